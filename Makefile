@@ -1,0 +1,30 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+export HF_HUB_OFFLINE ?= 1
+export FIFTYONE_DO_NOT_TRACK ?= true
+
+.PHONY: demo test install clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Re-install only when the dependency declarations change.
+$(STAMP): $(PY) pyproject.toml requirements/pinned.txt
+	$(PY) -m pip install --quiet -r requirements/pinned.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/web2sky-bench datasets
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

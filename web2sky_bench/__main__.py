@@ -1,0 +1,3 @@
+from web2sky_bench.cli import main
+
+main()

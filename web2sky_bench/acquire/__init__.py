@@ -1,0 +1,1 @@
+"""Acquiring data: released datasets, importers of public aerial datasets, crawling."""

@@ -1,0 +1,1 @@
+"""Low-level I/O: atomic writes, HTTP, archives, images."""
