@@ -1,0 +1,1 @@
+"""Curation: cleaning checks, near-duplicate detection, splits and few-shot subsets."""

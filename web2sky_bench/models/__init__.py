@@ -1,0 +1,1 @@
+"""Models: backbones and feature cache, concept pools, baselines, CVA and CCA."""
