@@ -107,10 +107,10 @@ def download_dataset(
         summary = _generated(rel, root, size, seed, force, verify_only, quiet)
     elif verify_only:
         summary = _verify(rel, root)
-    elif rel.kind == "manual" and archive is None:
-        raise Web2SkyError(manual_message(rel))
     elif is_present(name, root) and not force and archive is None:
         summary = _quick_check(rel, dataset_dir(name, root))
+    elif rel.kind == "manual" and archive is None:
+        raise Web2SkyError(manual_message(rel))
     else:
         summary = _fetch_and_import(rel, root, archive, mirror, force, view, class_map, quiet, client)
     summary.seconds = time.monotonic() - t0
