@@ -115,3 +115,24 @@ def download_cmd(name, root, archive, mirror, force, verify_only, size, seed, vi
                                verify_only=verify_only, size=size, seed=seed, view=view,
                                class_map=class_map, quiet=quiet)
     click.echo(summary.format())
+
+
+@main.command("fetch-web")
+@click.argument("manifest", type=click.Path(exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Dataset folder to write (images, manifest.parquet, fetch_stats.json).")
+@click.option("--workers", type=int, default=16, show_default=True, help="Download threads.")
+@click.option("--per-host", type=int, default=8, show_default=True, help="Concurrent requests per host.")
+@click.option("--min-interval", type=float, default=0.0, show_default=True,
+              help="Seconds between request starts to one host.")
+@click.option("--max-bytes", type=int, default=20 * 1024**2, show_default=True, help="Largest body accepted.")
+@click.option("--retries", type=int, default=3, show_default=True)
+@quiet_option
+def fetch_web_cmd(manifest, out_dir, workers, per_host, min_interval, max_bytes, retries, quiet) -> None:
+    """Download the web images MANIFEST lists by URL (CSV/Parquet: image_id, url, category, ...)."""
+    from web2sky_bench.acquire.fetch_web import STATS_FILE, fetch_web
+
+    stats = fetch_web(manifest, out_dir, workers=workers, per_host=per_host, min_interval=min_interval,
+                      max_bytes=max_bytes, retries=retries, quiet=quiet)
+    click.echo(stats.format())
+    click.echo(f"stats: {out_dir}/{STATS_FILE}")
