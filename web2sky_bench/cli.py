@@ -86,3 +86,53 @@ def manifest_stats(path: str) -> None:
     click.echo(table.to_string())
     totals = table.sum()
     click.echo("total: " + ", ".join(f"{k}={int(v)}" for k, v in totals.items()))
+
+
+# --- download ---
+
+
+@main.command("download")
+@click.argument("name")
+@root_option
+@click.option("--archive", type=click.Path(dir_okay=False), default=None,
+              help="A release archive fetched by hand (manual datasets).")
+@click.option("--mirror", default=None, help="Base URL (or full file URL) tried before the registry's URLs.")
+@click.option("--force", is_flag=True, help="Download, extract and import again even if present.")
+@click.option("--verify-only", is_flag=True, help="Only verify what is on disk against the checksums.")
+@click.option("--size", type=click.Choice(["mini", "standard"]), default="mini", show_default=True,
+              help="web2sky-synth only: which size to generate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="web2sky-synth only: generator seed.")
+@click.option("--view", type=click.Choice(["web", "aerial"]), default=None,
+              help="Image-folder releases without a view level: the view of every image.")
+@click.option("--class-map", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="CSV 'folder,category' or JSON mapping class folder names to taxonomy categories.")
+@quiet_option
+def download_cmd(name, root, archive, mirror, force, verify_only, size, seed, view, class_map, quiet) -> None:
+    """Download, verify and import dataset NAME (see `web2sky-bench datasets`)."""
+    from web2sky_bench.acquire.download import download_dataset
+
+    summary = download_dataset(name, root=root, archive=archive, mirror=mirror, force=force,
+                               verify_only=verify_only, size=size, seed=seed, view=view,
+                               class_map=class_map, quiet=quiet)
+    click.echo(summary.format())
+
+
+@main.command("fetch-web")
+@click.argument("manifest", type=click.Path(exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Dataset folder to write (images, manifest.parquet, fetch_stats.json).")
+@click.option("--workers", type=int, default=16, show_default=True, help="Download threads.")
+@click.option("--per-host", type=int, default=8, show_default=True, help="Concurrent requests per host.")
+@click.option("--min-interval", type=float, default=0.0, show_default=True,
+              help="Seconds between request starts to one host.")
+@click.option("--max-bytes", type=int, default=20 * 1024**2, show_default=True, help="Largest body accepted.")
+@click.option("--retries", type=int, default=3, show_default=True)
+@quiet_option
+def fetch_web_cmd(manifest, out_dir, workers, per_host, min_interval, max_bytes, retries, quiet) -> None:
+    """Download the web images MANIFEST lists by URL (CSV/Parquet: image_id, url, category, ...)."""
+    from web2sky_bench.acquire.fetch_web import STATS_FILE, fetch_web
+
+    stats = fetch_web(manifest, out_dir, workers=workers, per_host=per_host, min_interval=min_interval,
+                      max_bytes=max_bytes, retries=retries, quiet=quiet)
+    click.echo(stats.format())
+    click.echo(f"stats: {out_dir}/{STATS_FILE}")
