@@ -1,0 +1,1 @@
+"""Importers: turn public datasets on disk into manifest dataset folders."""
