@@ -86,3 +86,42 @@ def manifest_stats(path: str) -> None:
     click.echo(table.to_string())
     totals = table.sum()
     click.echo("total: " + ", ".join(f"{k}={int(v)}" for k, v in totals.items()))
+
+
+# --- importers and crawl ---
+
+
+@main.command("import")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(
+    ["mar20", "hrsc2016", "shiprsimagenet", "shiprsimagenet-coco", "dota", "fair1m", "fgsc23"],
+    case_sensitive=False))
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder to write (default: <root>/<FORMAT>).")
+@root_option
+@click.option("--padding", type=float, default=0.1, show_default=True,
+              help="Context added on each side, as a fraction of the box size.")
+@click.option("--rotate/--no-rotate", default=False, show_default=True,
+              help="Level oriented boxes (long side horizontal) before cropping.")
+@click.option("--min-size", type=int, default=8, show_default=True,
+              help="Skip objects whose shorter side is below this many pixels.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+              help="Share of train source images moved to val when the dataset has no val list.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the val carve-out.")
+@click.option("--force", is_flag=True, help="Replace an existing import in the output folder.")
+@quiet_option
+def import_cmd(fmt: str, src: str, out: str | None, root: str | None, padding: float, rotate: bool,
+               min_size: int, val_fraction: float, seed: int, force: bool, quiet: bool) -> None:
+    """Cut a public aerial dataset at SRC into labelled chips with a manifest."""
+    from web2sky_bench.acquire.importers.base import ChipOptions
+    from web2sky_bench.acquire.importers.registry import import_dataset
+    from web2sky_bench.paths import dataset_dir
+
+    target = out or dataset_dir(fmt.lower(), root)
+    options = ChipOptions(padding=padding, rotate=rotate, min_size=min_size, val_fraction=val_fraction, seed=seed)
+    card = import_dataset(fmt, src, target, options, quiet=quiet, force=force)
+    counts = card["counts"]
+    click.echo(f"imported {counts['images']} chips in {counts['categories']} categories into {target}")
+    click.echo("by split: " + ", ".join(f"{k}={v}" for k, v in counts["by_split"].items()))
+    if card["skipped"]:
+        click.echo("skipped: " + ", ".join(f"{k}={v}" for k, v in card["skipped"].items()))
