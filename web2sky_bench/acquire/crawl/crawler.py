@@ -148,13 +148,15 @@ def crawl(
     options = options or CrawlOptions()
     tax = taxonomy or taxonomy_mod.load()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise Web2SkyError(f"--out {out} is a file; pass a folder")
     cats = [tax.get(tax.resolve(c)) for c in categories]
     if not cats:
         raise Web2SkyError("no categories to crawl; pass --category ID or --all")
     state = CrawlState(out / STATE_FILE)
     try:
         for cat in cats:
-            have = state.counts[cat.id]
+            have, before = state.counts[cat.id], len(state.rows)
             bar = tqdm(total=options.limit, initial=min(have, options.limit), desc=f"crawl {cat.id}",
                        unit="img", disable=quiet)
             if have < options.limit:
@@ -168,7 +170,8 @@ def crawl(
                     if row:
                         bar.update(1)
             bar.close()
-            _write(out, state, source.name, options)
+            if len(state.rows) > before:
+                _write(out, state, source.name, options)
     finally:
         state.close()
     if not state.rows:
