@@ -84,6 +84,8 @@ class Emulator(BaseHTTPRequestHandler):
         if url.path == "/w/api.php":
             return self._api(parse_qs(url.query))
         if url.path.startswith(("/images/", "/private/")):
+            if url.path == "/images/thumbs/hercules_6_1024.jpg":
+                return self._send(200, jpeg(77, (96, 72)), "image/jpeg")
             if url.path == "/images/noai.jpg":
                 return self._send(200, jpeg(99), "image/jpeg", {"X-Robots-Tag": "noai"})
             return self._send(200, image_bytes(url.path), "image/jpeg")
@@ -125,6 +127,9 @@ class Emulator(BaseHTTPRequestHandler):
                 "imageinfo": [{"url": srv.base + path, "descriptionurl": f"{srv.base}/wiki/File:{name}",
                                "width": 64, "height": 48, "mime": "image/jpeg", "extmetadata": meta}],
             })
+            if name == "Hercules_6.jpg" and p.get("iiurlwidth"):  # the API's server-made thumbnail
+                pages[-1]["imageinfo"][0].update(thumburl=srv.base + "/images/thumbs/hercules_6_1024.jpg",
+                                                 thumbwidth=96, thumbheight=72)
         body: dict = {"batchcomplete": True, "query": {"pages": pages}}
         if start + PAGE < len(names):
             body["continue"] = {key: str(start + PAGE), "continue": f"{key[:-8] if key.endswith('continue') else 'gsroffset'}||"}  # noqa: E501
@@ -168,7 +173,9 @@ def test_commons_crawl_honours_robots_flags_no_license_and_dedups(server, tmp_pa
     assert not [p for p in server.log if p.startswith("/private/")]
     # continuation: files from later pages of both generators arrived; 429 and maxlag were retried
     urls = set(frame["url"])
-    assert {server.base + FILES[n][0] for n in ("Hercules_2.jpg", "Hercules_6.jpg", "Hercules_nolicense.jpg")} <= urls
+    assert {server.base + FILES[n][0] for n in ("Hercules_2.jpg", "Hercules_nolicense.jpg")} <= urls
+    assert server.base + "/images/thumbs/hercules_6_1024.jpg" in urls  # thumbnails preferred to originals
+    assert "/images/hercules_6.jpg" not in server.log
     assert any("gcmcontinue" in p for p in server.api_params) and any("gsroffset" in p for p in server.api_params)
     # duplicate content (Hercules_copy = Hercules_1 bytes) kept once; Hercules_2 in both lists fetched once
     assert frame["sha256"].is_unique and len(frame) == 7

@@ -3,7 +3,9 @@
 For each query the source walks two generators with ``prop=imageinfo``
 (``iiprop=url|size|mime|extmetadata``): the members of ``Category:<query>``
 (files only), then a full-text search in the File namespace. Continuation
-follows the API's ``continue`` object. Every request carries ``maxlag`` (a
+follows the API's ``continue`` object. Files are fetched as server-made
+thumbnails ``thumb_width`` pixels wide (``iiurlwidth``; ``None`` for the
+originals), which spares Wikimedia's servers multi-megabyte originals. Every request carries ``maxlag`` (a
 lagged server answers ``error.code == "maxlag"`` with ``Retry-After``; the
 source waits and retries) and the crawler's descriptive User-Agent, as the
 Wikimedia API etiquette asks. License and attribution come from
@@ -31,8 +33,9 @@ class CommonsSource(Source):
     name = "wikimedia"
 
     def __init__(self, fetcher, api_url: str = COMMONS_API, maxlag: int = 5, max_lag_retries: int = 5,
-                 page_size: int = PAGE_SIZE) -> None:
+                 page_size: int = PAGE_SIZE, thumb_width: int | None = 1024) -> None:
         self.fetcher = fetcher
+        self.thumb_width = thumb_width
         self.api_url = api_url
         self.api_urls = (api_url,)
         self.maxlag = maxlag
@@ -45,11 +48,11 @@ class CommonsSource(Source):
             generators = (
                 {"generator": "categorymembers", "gcmtitle": f"Category:{query}", "gcmtype": "file",
                  "gcmlimit": self.page_size},
-                {"generator": "search", "gsrsearch": query, "gsrnamespace": 6, "gsrlimit": self.page_size},
+                {"generator": "search", "gsrsearch": f"{query} filetype:bitmap", "gsrnamespace": 6, "gsrlimit": self.page_size},
             )
             for params in generators:
                 for page in self._pages(params):
-                    cand = self._candidate(page, category.id)
+                    cand = self._candidate(page, category.id, bool(self.thumb_width))
                     if cand is not None and cand.url not in seen:
                         seen.add(cand.url)
                         yield cand
@@ -70,6 +73,8 @@ class CommonsSource(Source):
         base = {"action": "query", "format": "json", "formatversion": 2, "maxlag": self.maxlag,
                 "prop": "imageinfo", "iiprop": "url|size|mime|extmetadata", "iiextmetadatafilter":
                 "LicenseShortName|License|LicenseUrl|Artist|Credit|AttributionRequired|UsageTerms"}
+        if self.thumb_width:
+            base["iiurlwidth"] = self.thumb_width
         for attempt in range(self.max_lag_retries + 1):
             resp = self.fetcher.get(self.api_url, params={**base, **params})
             try:
@@ -87,7 +92,7 @@ class CommonsSource(Source):
         raise Web2SkyError(f"{self.api_url} stayed lagged after {self.max_lag_retries} retries; try again later")
 
     @staticmethod
-    def _candidate(page: dict, category: str) -> Candidate | None:
+    def _candidate(page: dict, category: str, thumb: bool) -> Candidate | None:
         infos = page.get("imageinfo") or []
         if not infos:
             return None
@@ -101,14 +106,15 @@ class CommonsSource(Source):
         attribution = None
         if artist:
             attribution = f"{artist}, {license_name}, via Wikimedia Commons" if license_name else artist
+        url = (info.get("thumburl") if thumb else None) or info["url"]
         return Candidate(
-            url=info["url"],
+            url=url,
             category=category,
             license=license_name,
             attribution=attribution,
             source_page=info.get("descriptionurl"),
             title=page.get("title"),
             mime=info.get("mime"),
-            width=info.get("width"),
-            height=info.get("height"),
+            width=info.get("thumbwidth") if url != info["url"] else info.get("width"),
+            height=info.get("thumbheight") if url != info["url"] else info.get("height"),
         )
