@@ -46,7 +46,13 @@ FILES = {
     "Hercules_5.jpg": ("/images/hercules_5.jpg", "CC BY-SA 3.0", "Gus"),
     "Hercules_6.jpg": ("/images/hercules_6.jpg", "CC BY-SA 3.0", "Hal"),
 }
-CATEGORY_MEMBERS = ["Hercules_1.jpg", "Hercules_secret.jpg", "Hercules_nolicense.jpg", "Hercules_copy.jpg", "Hercules_2.jpg"]
+CATEGORY_MEMBERS = [
+    "Hercules_1.jpg",
+    "Hercules_secret.jpg",
+    "Hercules_nolicense.jpg",
+    "Hercules_copy.jpg",
+    "Hercules_2.jpg",
+]
 SEARCH_HITS = ["Hercules_2.jpg", "Hercules_3.jpg", "Hercules_4.jpg", "Hercules_5.jpg", "Hercules_6.jpg"]
 
 
@@ -113,7 +119,7 @@ class Emulator(BaseHTTPRequestHandler):
             names = SEARCH_HITS if "Hercules" in p.get("gsrsearch", "") else []
             key = "gsroffset"
         start = int(p.get(key, 0))
-        chunk = names[start:start + PAGE]
+        chunk = names[start : start + PAGE]
         pages = []
         for i, name in enumerate(chunk):
             path, lic, artist = FILES[name]
@@ -122,17 +128,34 @@ class Emulator(BaseHTTPRequestHandler):
                 meta["LicenseShortName"] = {"value": lic, "source": "commons-desc-page"}
             if artist:
                 meta["Artist"] = {"value": artist, "source": "commons-desc-page"}
-            pages.append({
-                "pageid": 1000 + list(FILES).index(name), "ns": 6, "title": f"File:{name}", "index": start + i,
-                "imageinfo": [{"url": srv.base + path, "descriptionurl": f"{srv.base}/wiki/File:{name}",
-                               "width": 64, "height": 48, "mime": "image/jpeg", "extmetadata": meta}],
-            })
+            pages.append(
+                {
+                    "pageid": 1000 + list(FILES).index(name),
+                    "ns": 6,
+                    "title": f"File:{name}",
+                    "index": start + i,
+                    "imageinfo": [
+                        {
+                            "url": srv.base + path,
+                            "descriptionurl": f"{srv.base}/wiki/File:{name}",
+                            "width": 64,
+                            "height": 48,
+                            "mime": "image/jpeg",
+                            "extmetadata": meta,
+                        }
+                    ],
+                }
+            )
             if name == "Hercules_6.jpg" and p.get("iiurlwidth"):  # the API's server-made thumbnail
-                pages[-1]["imageinfo"][0].update(thumburl=srv.base + "/images/thumbs/hercules_6_1024.jpg",
-                                                 thumbwidth=96, thumbheight=72)
+                pages[-1]["imageinfo"][0].update(
+                    thumburl=srv.base + "/images/thumbs/hercules_6_1024.jpg", thumbwidth=96, thumbheight=72
+                )
         body: dict = {"batchcomplete": True, "query": {"pages": pages}}
         if start + PAGE < len(names):
-            body["continue"] = {key: str(start + PAGE), "continue": f"{key[:-8] if key.endswith('continue') else 'gsroffset'}||"}  # noqa: E501
+            body["continue"] = {
+                key: str(start + PAGE),
+                "continue": f"{key[:-8] if key.endswith('continue') else 'gsroffset'}||",
+            }  # noqa: E501
         self._send(200, json.dumps(body).encode(), "application/json")
 
 
@@ -247,18 +270,31 @@ def test_urllist_sources_txt_csv_parquet(server, tmp_path):
     (tmp_path / "l.txt").write_text(f"# c-130 photos\n{b}/images/hercules_3.jpg\n{b}/private/hercules_secret.jpg\n")
     card = run_crawl("urllist", tmp_path / "t", ["Hercules"], list_path=str(tmp_path / "l.txt"), interval=0, quiet=True)
     frame = read_manifest(tmp_path / "t")
-    assert frame["url"].tolist() == [f"{b}/images/hercules_3.jpg"] and frame["issues"][0] == ["no_license", "no_attribution"]
+    assert frame["url"].tolist() == [f"{b}/images/hercules_3.jpg"] and frame["issues"][0] == [
+        "no_license",
+        "no_attribution",
+    ]
     assert card["crawl"]["skipped"] == {"robots_disallowed": 1}
-    table = pd.DataFrame({
-        "url": [f"{b}/images/hercules_4.jpg", f"{b}/images/hercules_5.jpg", f"{b}/images/noai.jpg"],
-        "category": ["c-130", "Boeing 737", "c-130"], "license": ["CC BY 4.0", "CC0", "CC0"],
-        "attribution": ["Fay", "Gus", "Noa"], "source_page": [None, None, None],
-    })
+    table = pd.DataFrame(
+        {
+            "url": [f"{b}/images/hercules_4.jpg", f"{b}/images/hercules_5.jpg", f"{b}/images/noai.jpg"],
+            "category": ["c-130", "Boeing 737", "c-130"],
+            "license": ["CC BY 4.0", "CC0", "CC0"],
+            "attribution": ["Fay", "Gus", "Noa"],
+            "source_page": [None, None, None],
+        }
+    )
     table.to_csv(tmp_path / "l.csv", index=False)
     table.to_parquet(tmp_path / "l.parquet")
     for name in ("l.csv", "l.parquet"):
-        card = run_crawl("urllist", tmp_path / f"out-{name}", all_categories=True, list_path=str(tmp_path / name), interval=0,
-                         quiet=True)
+        card = run_crawl(
+            "urllist",
+            tmp_path / f"out-{name}",
+            all_categories=True,
+            list_path=str(tmp_path / name),
+            interval=0,
+            quiet=True,
+        )
         frame = read_manifest(tmp_path / f"out-{name}").sort_values("url")
         assert frame["category"].tolist() == ["c-130", "boeing-737"]
         assert frame["license"].tolist() == ["CC BY 4.0", "CC0"] and frame["issues"].map(len).sum() == 0
@@ -277,7 +313,9 @@ def test_html_pages_img_srcset_and_license(server, tmp_path):
         "<p><a rel='license' href='https://creativecommons.org/licenses/by/4.0/'>CC BY 4.0</a></p></body></html>"
     )
     (tmp_path / "pages.txt").write_text(f"{server.base}/pages/c130.html c-130\n{server.base}/private/page.html c-130\n")
-    run_crawl("html", tmp_path / "h", all_categories=True, list_path=str(tmp_path / "pages.txt"), interval=0, quiet=True)
+    run_crawl(
+        "html", tmp_path / "h", all_categories=True, list_path=str(tmp_path / "pages.txt"), interval=0, quiet=True
+    )
     frame = read_manifest(tmp_path / "h").set_index("url")
     b = server.base
     assert sorted(frame.index) == sorted(f"{b}/images/hercules_{n}.jpg" for n in (3, 4, 5))
@@ -289,9 +327,26 @@ def test_html_pages_img_srcset_and_license(server, tmp_path):
 
 
 def test_cli_crawl_wikimedia(server, tmp_path):
-    result = CliRunner().invoke(cli.main, ["crawl", "wikimedia", "--category", "c-130", "--limit", "3", "--out",
-                                           str(tmp_path / "w"), "--api-url", server.base + "/w/api.php",
-                                           "--interval", "0", "--contact", "test@example.org", "--quiet"])
+    result = CliRunner().invoke(
+        cli.main,
+        [
+            "crawl",
+            "wikimedia",
+            "--category",
+            "c-130",
+            "--limit",
+            "3",
+            "--out",
+            str(tmp_path / "w"),
+            "--api-url",
+            server.base + "/w/api.php",
+            "--interval",
+            "0",
+            "--contact",
+            "test@example.org",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "kept 3 images" in result.output
     assert read_card(tmp_path / "w")["crawl"]["kept"] == 3

@@ -174,8 +174,22 @@ def test_refuses_to_overwrite_without_force_and_bad_layouts(tmp_path):
 def test_cli_import(tmp_path):
     generate("hrsc2016", tmp_path / "src")
     runner = CliRunner()
-    result = runner.invoke(cli.main, ["import", "hrsc2016", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
-                                      "--padding", "0.5", "--rotate", "--min-size", "4", "--quiet"])
+    result = runner.invoke(
+        cli.main,
+        [
+            "import",
+            "hrsc2016",
+            str(tmp_path / "src"),
+            "--out",
+            str(tmp_path / "out"),
+            "--padding",
+            "0.5",
+            "--rotate",
+            "--min-size",
+            "4",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "imported 12 chips" in result.output
     assert len(read_manifest(tmp_path / "out")) == 12

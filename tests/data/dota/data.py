@@ -34,7 +34,9 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
     for n, (stem, split) in enumerate(IMAGES):
         for d in ("images", "labelTxt"):
             (root / split / d).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(root / split / "images" / f"{stem}.png")
+        Image.fromarray(pixels.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(
+            root / split / "images" / f"{stem}.png"
+        )
         gsd = "null" if n == 2 else repr(GSD)
         lines = ["imagesource:GoogleEarth", f"gsd:{gsd}"]
         for k in range(4):
@@ -42,7 +44,10 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
             w, h, ang = rng.uniform(16, 40), rng.uniform(10, 20), rng.uniform(-math.pi / 2, math.pi / 2)
             cx, cy = rng.uniform(25, SIZE[0] - 25), rng.uniform(25, SIZE[1] - 25)
             c, s = math.cos(ang), math.sin(ang)
-            quad = [(cx + dx * c - dy * s, cy + dx * s + dy * c) for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))]  # noqa: E501
+            quad = [
+                (cx + dx * c - dy * s, cy + dx * s + dy * c)
+                for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))
+            ]  # noqa: E501
             pts = [(round(x, 1), round(y, 1)) for x, y in quad]
             difficult = int(k == 1)
             lines.append(" ".join(f"{x} {y}" for x, y in pts) + f" {label} {difficult}")

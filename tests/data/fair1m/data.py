@@ -23,7 +23,12 @@ CLASSES = {
     "Small Car": None, "Tennis Court": None,
 }  # fmt: skip
 #: (folder, image stem, our split); the same stem in two folders must not collide
-IMAGES = (("train/part1", "0", "train"), ("train/part1", "1", "train"), ("train/part2", "0", "train"), ("validation", "0", "test"))
+IMAGES = (
+    ("train/part1", "0", "train"),
+    ("train/part1", "1", "train"),
+    ("train/part2", "0", "train"),
+    ("validation", "0", "test"),
+)
 SIZE = (130, 130)
 
 
@@ -37,14 +42,19 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
     for folder, stem, split in IMAGES:
         for d in ("images", "labelXml"):
             (root / folder / d).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(root / folder / "images" / f"{stem}.tif")
+        Image.fromarray(pixels.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(
+            root / folder / "images" / f"{stem}.tif"
+        )
         objects = ""
         for k in range(3):
             label = rng.choice(names)
             w, h, ang = rng.uniform(20, 44), rng.uniform(12, 24), rng.uniform(-math.pi / 2, math.pi / 2)
             cx, cy = rng.uniform(28, SIZE[0] - 28), rng.uniform(28, SIZE[1] - 28)
             c, s = math.cos(ang), math.sin(ang)
-            quad = [(round(cx + dx * c - dy * s, 6), round(cy + dx * s + dy * c, 6)) for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))]  # noqa: E501
+            quad = [
+                (round(cx + dx * c - dy * s, 6), round(cy + dx * s + dy * c, 6))
+                for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))
+            ]  # noqa: E501
             points = "".join(f"\t\t\t\t<point>{x:.6f},{y:.6f}</point>\n" for x, y in quad + quad[:1])
             objects += (
                 "\t\t<object>\n\t\t\t<coordinate>pixel</coordinate>\n\t\t\t<type>rectangle</type>\n"
@@ -66,7 +76,7 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
                 }
             )
         (root / folder / "labelXml" / f"{stem}.xml").write_text(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotation>\n\t<source>\n"
+            '<?xml version="1.0" encoding="utf-8"?>\n<annotation>\n\t<source>\n'
             f"\t\t<filename>{stem}.tif</filename>\n\t\t<origin>GF2/GF3</origin>\n\t</source>\n"
             "\t<research>\n\t\t<version>1.0</version>\n\t\t<provider>Company/School of team</provider>\n"
             "\t\t<author>team name</author>\n\t\t<pluginname>FAIR1M</pluginname>\n"

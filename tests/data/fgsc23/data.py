@@ -32,7 +32,9 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
                 if split == "test" and cls == "10" and n == 1:
                     h = 5  # below the minimum size
                 name = f"{cls}_{split}_{n:04d}"
-                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / split / cls / f"{name}.jpg")
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+                    root / split / cls / f"{name}.jpg"
+                )
                 expected.append(
                     {
                         "image_id": f"fgsc23-{split}_{cls}_{name}-000",

@@ -40,7 +40,11 @@ def _object(n: int, class_id: str, box, mbox, difficult: int) -> str:
         "mbox_h": f"{mbox[3]:.4f}", "mbox_ang": f"{mbox[4]:.4f}", "header_x": round(mbox[0]),
         "header_y": round(mbox[1]),
     }  # fmt: skip
-    return "      <HRSC_Object>\n" + "".join(f"        <{k}>{v}</{k}>\n" for k, v in fields.items()) + "      </HRSC_Object>\n"
+    return (
+        "      <HRSC_Object>\n"
+        + "".join(f"        <{k}>{v}</{k}>\n" for k, v in fields.items())
+        + "      </HRSC_Object>\n"
+    )
 
 
 def generate(root: str | Path, seed: int = 0) -> list[dict]:
@@ -85,7 +89,7 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
                 }
             )
         xml = (
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<HRSC_Image>\n"
+            '<?xml version="1.0" encoding="utf-8"?>\n<HRSC_Image>\n'
             f"  <Img_ID>{stem}</Img_ID>\n  <Place_ID>100000001</Place_ID>\n  <Source_ID>100000001</Source_ID>\n"
             f"  <Img_NO>{stem}</Img_NO>\n  <Img_FileName>{stem}</Img_FileName>\n  <Img_FileFmt>bmp</Img_FileFmt>\n"
             f"  <Img_Date>1900-01-01</Img_Date>\n  <Img_CusType>sealand</Img_CusType>\n  <Img_Des />\n"

@@ -25,7 +25,10 @@ MIN_SIZE = 8
 
 def _quad(cx, cy, w, h, ang):
     c, s = math.cos(ang), math.sin(ang)
-    return [(cx + dx * c - dy * s, cy + dx * s + dy * c) for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))]
+    return [
+        (cx + dx * c - dy * s, cy + dx * s + dy * c)
+        for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))
+    ]
 
 
 def _object(tag: str, label: str, body: str) -> str:
@@ -49,11 +52,18 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
     root = Path(root)
     rng = random.Random(seed)
     pixels = np.random.default_rng(seed)
-    for d in ("JPEGImages", "Annotations/Horizontal Bounding Boxes", "Annotations/Oriented Bounding Boxes", "ImageSets/Main"):
+    for d in (
+        "JPEGImages",
+        "Annotations/Horizontal Bounding Boxes",
+        "Annotations/Oriented Bounding Boxes",
+        "ImageSets/Main",
+    ):
         (root / d).mkdir(parents=True, exist_ok=True)
     expected = []
     for stem, split in IMAGES:
-        Image.fromarray(pixels.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(root / "JPEGImages" / f"{stem}.jpg")
+        Image.fromarray(pixels.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(
+            root / "JPEGImages" / f"{stem}.jpg"
+        )
         hbb, obb = "", ""
         n = 3 if stem != "5" else 2
         for k in range(n):
@@ -67,10 +77,21 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
             cy = rng.uniform(25, SIZE[1] - 25)
             quad = _quad(cx, cy, w, h, rng.uniform(-math.pi / 2, math.pi / 2))
             xs, ys = [p[0] for p in quad], [p[1] for p in quad]
-            box = (max(0, round(min(xs))), max(0, round(min(ys))), min(SIZE[0], round(max(xs))), min(SIZE[1], round(max(ys))))
-            hbb += _object("bndbox", label, "".join(f"\t\t\t<{t}>{v}</{t}>\n" for t, v in zip(("xmin", "ymin", "xmax", "ymax"), box)))
+            box = (
+                max(0, round(min(xs))),
+                max(0, round(min(ys))),
+                min(SIZE[0], round(max(xs))),
+                min(SIZE[1], round(max(ys))),
+            )
+            hbb += _object(
+                "bndbox",
+                label,
+                "".join(f"\t\t\t<{t}>{v}</{t}>\n" for t, v in zip(("xmin", "ymin", "xmax", "ymax"), box)),
+            )
             corners = ("left_top", "right_top", "right_bottom", "left_bottom")
-            body = "".join(f"\t\t\t<x_{c}>{p[0]:.1f}</x_{c}>\n\t\t\t<y_{c}>{p[1]:.1f}</y_{c}>\n" for c, p in zip(corners, quad))
+            body = "".join(
+                f"\t\t\t<x_{c}>{p[0]:.1f}</x_{c}>\n\t\t\t<y_{c}>{p[1]:.1f}</y_{c}>\n" for c, p in zip(corners, quad)
+            )
             obb += _object("robndbox", label, body + "\t\t\t<angle>0</angle>\n")
             expected.append(
                 {

@@ -45,10 +45,15 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
     for d in (voc / "JPEGImages", voc / "Annotations", voc / "ImageSets", coco_dir):
         d.mkdir(parents=True, exist_ok=True)
     names = sorted(CLASSES)
-    coco = {s: {"images": [], "annotations": [], "categories": [{"id": i + 1, "name": n} for i, n in enumerate(names)]} for s in ("train", "val")}  # noqa: E501
+    coco = {
+        s: {"images": [], "annotations": [], "categories": [{"id": i + 1, "name": n} for i, n in enumerate(names)]}
+        for s in ("train", "val")
+    }  # noqa: E501
     expected, ann_id = [], 0
     for img_id, (stem, split) in enumerate(IMAGES, 1):
-        Image.fromarray(pixels.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(voc / "JPEGImages" / f"{stem}.bmp")
+        Image.fromarray(pixels.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(
+            voc / "JPEGImages" / f"{stem}.bmp"
+        )
         coco[split]["images"].append({"id": img_id, "file_name": f"{stem}.bmp", "width": SIZE[0], "height": SIZE[1]})
         objects = ""
         for k in range(3):
@@ -56,17 +61,23 @@ def generate(root: str | Path, seed: int = 0) -> list[dict]:
             w, h, ang = rng.uniform(24, 50), rng.uniform(10, 18), rng.uniform(-math.pi / 2, math.pi / 2)
             cx, cy = rng.uniform(28, SIZE[0] - 28), rng.uniform(28, SIZE[1] - 28)
             c, s = math.cos(ang), math.sin(ang)
-            quad = [(cx + dx * c - dy * s, cy + dx * s + dy * c) for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))]  # noqa: E501
+            quad = [
+                (cx + dx * c - dy * s, cy + dx * s + dy * c)
+                for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))
+            ]  # noqa: E501
             xs, ys = [round(p[0]) for p in quad], [round(p[1]) for p in quad]
             box = (min(xs), min(ys), max(xs), max(ys))
             lv = LEVELS[label]
             objects += (
-                f"\t<object>\n\t\t<name>{label}</name>\n\t\t<Ship_ID>{ann_id + 1}</Ship_ID>\n\t\t<level_0>{lv[0]}</level_0>\n"
+                f"\t<object>\n\t\t<name>{label}</name>\n\t\t<Ship_ID>{ann_id + 1}</Ship_ID>\n"
+                f"\t\t<level_0>{lv[0]}</level_0>\n"
                 f"\t\t<level_1>{lv[1]}</level_1>\n\t\t<level_2>{lv[2]}</level_2>\n\t\t<level_3>{label}</level_3>\n"
                 f"\t\t<truncated>0</truncated>\n\t\t<difficult>0</difficult>\n\t\t<bndbox>\n"
                 + "".join(f"\t\t\t<{t}>{v}</{t}>\n" for t, v in zip(("xmin", "ymin", "xmax", "ymax"), box))
                 + "\t\t</bndbox>\n\t\t<polygon>\n"
-                + "".join(f"\t\t\t<x{i}>{x}</x{i}>\n\t\t\t<y{i}>{y}</y{i}>\n" for i, (x, y) in enumerate(zip(xs, ys), 1))
+                + "".join(
+                    f"\t\t\t<x{i}>{x}</x{i}>\n\t\t\t<y{i}>{y}</y{i}>\n" for i, (x, y) in enumerate(zip(xs, ys), 1)
+                )
                 + "\t\t</polygon>\n\t</object>\n"
             )
             ann_id += 1

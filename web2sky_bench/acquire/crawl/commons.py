@@ -32,8 +32,15 @@ class CommonsSource(Source):
 
     name = "wikimedia"
 
-    def __init__(self, fetcher, api_url: str = COMMONS_API, maxlag: int = 5, max_lag_retries: int = 5,
-                 page_size: int = PAGE_SIZE, thumb_width: int | None = 1024) -> None:
+    def __init__(
+        self,
+        fetcher,
+        api_url: str = COMMONS_API,
+        maxlag: int = 5,
+        max_lag_retries: int = 5,
+        page_size: int = PAGE_SIZE,
+        thumb_width: int | None = 1024,
+    ) -> None:
         self.fetcher = fetcher
         self.thumb_width = thumb_width
         self.api_url = api_url
@@ -43,19 +50,21 @@ class CommonsSource(Source):
         self.page_size = page_size
 
     def search(self, category: Category, queries: list[str], limit: int) -> Iterator[Candidate]:
+        """Members of ``Category:<first query>`` (Commons names categories like the display
+        names), then a File-namespace search for every query."""
         seen: set[str] = set()
-        for query in queries:
-            generators = (
-                {"generator": "categorymembers", "gcmtitle": f"Category:{query}", "gcmtype": "file",
-                 "gcmlimit": self.page_size},
-                {"generator": "search", "gsrsearch": f"{query} filetype:bitmap", "gsrnamespace": 6, "gsrlimit": self.page_size},
-            )
-            for params in generators:
-                for page in self._pages(params):
-                    cand = self._candidate(page, category.id, bool(self.thumb_width))
-                    if cand is not None and cand.url not in seen:
-                        seen.add(cand.url)
-                        yield cand
+        members = {"generator": "categorymembers", "gcmtype": "file", "gcmlimit": self.page_size}
+        searches = [
+            {"generator": "search", "gsrsearch": f"{q} filetype:bitmap", "gsrnamespace": 6, "gsrlimit": self.page_size}
+            for q in queries
+        ]
+        generators = [{**members, "gcmtitle": f"Category:{queries[0]}"}, *searches] if queries else []
+        for params in generators:
+            for page in self._pages(params):
+                cand = self._candidate(page, category.id, bool(self.thumb_width))
+                if cand is not None and cand.url not in seen:
+                    seen.add(cand.url)
+                    yield cand
 
     def _pages(self, params: dict) -> Iterator[dict]:
         """Pages of one generator, following ``continue`` until the end."""
@@ -70,9 +79,15 @@ class CommonsSource(Source):
             cont = data["continue"]
 
     def _query(self, params: dict) -> dict:
-        base = {"action": "query", "format": "json", "formatversion": 2, "maxlag": self.maxlag,
-                "prop": "imageinfo", "iiprop": "url|size|mime|extmetadata", "iiextmetadatafilter":
-                "LicenseShortName|License|LicenseUrl|Artist|Credit|AttributionRequired|UsageTerms"}
+        base = {
+            "action": "query",
+            "format": "json",
+            "formatversion": 2,
+            "maxlag": self.maxlag,
+            "prop": "imageinfo",
+            "iiprop": "url|size|mime|extmetadata",
+            "iiextmetadatafilter": "LicenseShortName|License|LicenseUrl|Artist|Credit|AttributionRequired|UsageTerms",
+        }
         if self.thumb_width:
             base["iiurlwidth"] = self.thumb_width
         for attempt in range(self.max_lag_retries + 1):

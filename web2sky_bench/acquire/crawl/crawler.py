@@ -157,8 +157,9 @@ def crawl(
     try:
         for cat in cats:
             have, before = state.counts[cat.id], len(state.rows)
-            bar = tqdm(total=options.limit, initial=min(have, options.limit), desc=f"crawl {cat.id}",
-                       unit="img", disable=quiet)
+            bar = tqdm(
+                total=options.limit, initial=min(have, options.limit), desc=f"crawl {cat.id}", unit="img", disable=quiet
+            )
             if have < options.limit:
                 for cand in source.search(cat, queries_for(cat), options.limit):
                     if state.counts[cat.id] >= options.limit:
@@ -182,8 +183,9 @@ def crawl(
     return _write(out, state, source.name, options, blocked=len(fetcher.blocked))
 
 
-def _take(cand: Candidate, cat, source: str, out: Path, fetcher: PoliteFetcher, state: CrawlState,
-          options: CrawlOptions) -> tuple[dict | None, str | None]:
+def _take(
+    cand: Candidate, cat, source: str, out: Path, fetcher: PoliteFetcher, state: CrawlState, options: CrawlOptions
+) -> tuple[dict | None, str | None]:
     """Download and check one candidate; return its manifest row or the reason it was skipped."""
     try:
         resp = fetcher.get(cand.url, max_bytes=options.max_bytes)
@@ -238,9 +240,15 @@ def _write(out: Path, state: CrawlState, source: str, options: CrawlOptions, blo
         return {}
     write_manifest(new_rows(state.rows), out)
     flagged = sum(1 for r in state.rows if "no_license" in r["issues"])
-    extra = {"crawl": {"source": source, "limit_per_category": options.limit, "kept": len(state.rows),
-                       "no_license": flagged, "skipped": dict(sorted(state.reasons.items()))}}
+    extra = {
+        "crawl": {
+            "source": source,
+            "limit_per_category": options.limit,
+            "kept": len(state.rows),
+            "no_license": flagged,
+            "skipped": dict(sorted(state.reasons.items())),
+        }
+    }
     if blocked is not None:
         extra["crawl"]["robots_blocked_this_run"] = blocked
     return write_card(out, out.name, CRAWL_VERSION, **extra)
-

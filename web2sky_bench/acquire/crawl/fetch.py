@@ -28,8 +28,14 @@ class FetchError(Web2SkyError):
 class Fetcher:
     """GET with a descriptive User-Agent, timeouts, and retries on 429/5xx and connection errors."""
 
-    def __init__(self, user_agent: str = USER_AGENT, retries: int = 4, backoff: float = 0.5,
-                 max_retry_after: float = 60.0, timeout: tuple[float, float] = (10.0, 60.0)) -> None:
+    def __init__(
+        self,
+        user_agent: str = USER_AGENT,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_retry_after: float = 60.0,
+        timeout: tuple[float, float] = (10.0, 60.0),
+    ) -> None:
         self.user_agent = user_agent
         self.retries = retries
         self.backoff = backoff
@@ -38,7 +44,9 @@ class Fetcher:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
 
-    def get(self, url: str, *, max_bytes: int | None = None, raise_for_status: bool = True, **kwargs) -> requests.Response:
+    def get(
+        self, url: str, *, max_bytes: int | None = None, raise_for_status: bool = True, **kwargs
+    ) -> requests.Response:
         """GET ``url``; retry transient failures; raise :class:`FetchError` for a final one."""
         kwargs.setdefault("timeout", self.timeout)
         for attempt in range(self.retries + 1):

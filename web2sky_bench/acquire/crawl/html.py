@@ -99,8 +99,9 @@ class HtmlPageSource(Source):
 
     name = "html"
 
-    def __init__(self, pages: str | os.PathLike[str], taxonomy: Taxonomy, fetcher,
-                 default_category: str | None = None) -> None:
+    def __init__(
+        self, pages: str | os.PathLike[str], taxonomy: Taxonomy, fetcher, default_category: str | None = None
+    ) -> None:
         frame = read_table(pages)  # 'url' holds the page URL in a .txt list
         missing = frame["category"].isna()
         if missing.any() and default_category is None:

@@ -58,7 +58,11 @@ def run_crawl(
     elif source in ("urllist", "html"):
         if not list_path:
             raise Web2SkyError(f"crawl {source} needs --list FILE (.txt, .csv or .parquet)")
-        src = UrlListSource(list_path, tax, default) if source == "urllist" else HtmlPageSource(list_path, tax, polite, default)
+        src = (
+            UrlListSource(list_path, tax, default)
+            if source == "urllist"
+            else HtmlPageSource(list_path, tax, polite, default)
+        )
     else:
         raise Web2SkyError(f"unknown crawl source {source!r}; known: {', '.join(SOURCES)}")
     return crawl(src, cats, out, polite, CrawlOptions(limit=limit, min_side=min_side), tax, quiet=quiet)

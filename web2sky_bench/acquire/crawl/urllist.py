@@ -68,5 +68,10 @@ class UrlListSource(Source):
 
     def search(self, category: Category, queries: list[str], limit: int) -> Iterator[Candidate]:
         for row in self.frame[self.frame["category"] == category.id].to_dict("records"):
-            yield Candidate(url=row["url"], category=category.id, license=row["license"],
-                            attribution=row["attribution"], source_page=row["source_page"])
+            yield Candidate(
+                url=row["url"],
+                category=category.id,
+                license=row["license"],
+                attribution=row["attribution"],
+                source_page=row["source_page"],
+            )

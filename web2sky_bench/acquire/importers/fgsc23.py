@@ -56,4 +56,6 @@ class Fgsc23Importer(Importer):
                         whole_image=True,
                     )
         if not found:
-            raise Web2SkyError(f"FGSC-23 folders not found: expected {src}/train/<class id>/ and {src}/test/<class id>/")
+            raise Web2SkyError(
+                f"FGSC-23 folders not found: expected {src}/train/<class id>/ and {src}/test/<class id>/"
+            )

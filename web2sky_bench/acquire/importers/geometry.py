@@ -17,7 +17,11 @@ Quad = tuple[tuple[float, float], ...]
 
 
 def rbox_to_quad(cx: float, cy: float, w: float, h: float, angle_rad: float) -> Quad:
-    """Corners of a rotated rectangle (centre, size, angle in radians, counter-clockwise from +x in image coordinates)."""
+    """Corners of a rotated rectangle: centre, size and angle in radians from +x towards +y.
+
+    With image y pointing down a positive angle turns clockwise on screen: the
+    convention of HRSC2016's ``mbox_ang`` and mmrotate's ``rbox2qbox``.
+    """
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     half = ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))
     return tuple((cx + dx * c - dy * s, cy + dx * s + dy * c) for dx, dy in half)

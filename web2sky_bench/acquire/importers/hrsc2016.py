@@ -103,7 +103,9 @@ class Hrsc2016Importer(Importer):
                 split = next((name for name, ids in order if xml.stem in ids), None)
                 yield self._image(xml, full / "AllImages", split, has_val)
             return
-        folders = [(d, s) for d, s in ((src / "Train", "train"), (src / "Test", "test")) if (d / "Annotations").is_dir()]
+        folders = [
+            (d, s) for d, s in ((src / "Train", "train"), (src / "Test", "test")) if (d / "Annotations").is_dir()
+        ]
         if not folders:
             raise Web2SkyError(
                 f"HRSC2016 annotations not found under {src}: expected FullDataSet/Annotations "
@@ -117,7 +119,11 @@ class Hrsc2016Importer(Importer):
         root = parse_xml(xml)
         stem = text(root, "Img_FileName") or xml.stem
         fmt = text(root, "Img_FileFmt")
-        path = image_dir / f"{stem}.{fmt}" if fmt and (image_dir / f"{stem}.{fmt}").is_file() else find_image(image_dir, stem)
+        path = (
+            image_dir / f"{stem}.{fmt}"
+            if fmt and (image_dir / f"{stem}.{fmt}").is_file()
+            else find_image(image_dir, stem)
+        )
         objects = []
         for node in root.iter("HRSC_Object"):
             label = class_name(text(node, "Class_ID") or "", xml)

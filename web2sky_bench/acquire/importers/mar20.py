@@ -47,7 +47,10 @@ class Mar20Importer(Importer):
         if not hbb.is_dir():
             require_dir(obb, "MAR20 annotations (Horizontal or Oriented Bounding Boxes)")
         images = require_dir(src / "JPEGImages", "MAR20 images")
-        splits = {"train": read_list(src / "ImageSets/Main/train.txt"), "test": read_list(src / "ImageSets/Main/test.txt")}
+        splits = {
+            "train": read_list(src / "ImageSets/Main/train.txt"),
+            "test": read_list(src / "ImageSets/Main/test.txt"),
+        }
         main_dir = hbb if hbb.is_dir() else obb
         for xml in sorted(main_dir.glob("*.xml")):
             stem = xml.stem

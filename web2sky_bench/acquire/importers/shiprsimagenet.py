@@ -114,6 +114,5 @@ class ShipRSImageNetCocoImporter(ShipRSImageNetImporter):
                 stem = Path(img["file_name"]).stem
                 yield SourceImage(key=stem, path=images / img["file_name"], objects=by_image[img["id"]], split=ours)
         if not found:
-            raise Web2SkyError(
-                f"ShipRSImageNet COCO annotations not found: expected {root / 'COCO_Format' / COCO_FILE.format(split='train')}"
-            )
+            expected = root / "COCO_Format" / COCO_FILE.format(split="train")
+            raise Web2SkyError(f"ShipRSImageNet COCO annotations not found: expected {expected}")

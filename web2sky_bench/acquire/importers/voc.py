@@ -22,9 +22,7 @@ def voc_objects(root: ET.Element, path: Path, label_tags: tuple[str, ...] = ("na
         rob = node.find("robndbox")
         poly = node.find("polygon")
         if rob is not None:
-            quad = tuple(
-                (number(rob, f"x_{c}", path), number(rob, f"y_{c}", path)) for c in ROBNDBOX_CORNERS
-            )
+            quad = tuple((number(rob, f"x_{c}", path), number(rob, f"y_{c}", path)) for c in ROBNDBOX_CORNERS)
         elif poly is not None and poly.find("x1") is not None:
             quad = tuple((number(poly, f"x{i}", path), number(poly, f"y{i}", path)) for i in range(1, 5))
         bnd = node.find("bndbox")
