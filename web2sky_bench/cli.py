@@ -136,3 +136,75 @@ def fetch_web_cmd(manifest, out_dir, workers, per_host, min_interval, max_bytes,
                       max_bytes=max_bytes, retries=retries, quiet=quiet)
     click.echo(stats.format())
     click.echo(f"stats: {out_dir}/{STATS_FILE}")
+# --- importers and crawl ---
+
+
+@main.command("import")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(
+    ["mar20", "hrsc2016", "shiprsimagenet", "shiprsimagenet-coco", "dota", "fair1m", "fgsc23"],
+    case_sensitive=False))
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder to write (default: <root>/<FORMAT>).")
+@root_option
+@click.option("--padding", type=float, default=0.1, show_default=True,
+              help="Context added on each side, as a fraction of the box size.")
+@click.option("--rotate/--no-rotate", default=False, show_default=True,
+              help="Level oriented boxes (long side horizontal) before cropping.")
+@click.option("--min-size", type=int, default=8, show_default=True,
+              help="Skip objects whose shorter side is below this many pixels.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+              help="Share of train source images moved to val when the dataset has no val list.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the val carve-out.")
+@click.option("--force", is_flag=True, help="Replace an existing import in the output folder.")
+@quiet_option
+def import_cmd(fmt: str, src: str, out: str | None, root: str | None, padding: float, rotate: bool,
+               min_size: int, val_fraction: float, seed: int, force: bool, quiet: bool) -> None:
+    """Cut a public aerial dataset at SRC into labelled chips with a manifest."""
+    from web2sky_bench.acquire.importers.base import ChipOptions
+    from web2sky_bench.acquire.importers.registry import import_dataset
+    from web2sky_bench.paths import dataset_dir
+
+    target = out or dataset_dir(fmt.lower(), root)
+    options = ChipOptions(padding=padding, rotate=rotate, min_size=min_size, val_fraction=val_fraction, seed=seed)
+    card = import_dataset(fmt, src, target, options, quiet=quiet, force=force)
+    counts = card["counts"]
+    click.echo(f"imported {counts['images']} chips in {counts['categories']} categories into {target}")
+    click.echo("by split: " + ", ".join(f"{k}={v}" for k, v in counts["by_split"].items()))
+    if card["skipped"]:
+        click.echo("skipped: " + ", ".join(f"{k}={v}" for k, v in card["skipped"].items()))
+
+
+@main.command("crawl")
+@click.argument("source", type=click.Choice(["wikimedia", "urllist", "html"]))
+@click.option("--category", "categories", multiple=True, help="Category id, name or alias (repeatable).")
+@click.option("--all", "all_categories", is_flag=True, help="Crawl every taxonomy category.")
+@click.option("--limit", type=int, default=100, show_default=True, help="Images to keep per category.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder (default: <root>/web-<SOURCE>); a rerun resumes it.")
+@root_option
+@click.option("--list", "list_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="urllist: image URLs; html: page URLs (.txt 'URL [CATEGORY]', .csv or .parquet).")
+@click.option("--api-url", default="https://commons.wikimedia.org/w/api.php", show_default=True,
+              help="MediaWiki API endpoint (wikimedia).")
+@click.option("--interval", type=float, default=1.0, show_default=True,
+              help="Minimum seconds between requests to one host (robots.txt Crawl-delay wins if longer).")
+@click.option("--contact", default=None, help="Contact (email or URL) put in the User-Agent.")
+@click.option("--min-side", type=int, default=32, show_default=True, help="Skip images smaller than this.")
+@quiet_option
+def crawl_cmd(source: str, categories: tuple[str, ...], all_categories: bool, limit: int, out: str | None,
+              root: str | None, list_path: str | None, api_url: str, interval: float, contact: str | None,
+              min_side: int, quiet: bool) -> None:
+    """Crawl web photos of taxonomy categories with their license and attribution."""
+    from web2sky_bench.acquire.crawl.run import run_crawl
+    from web2sky_bench.paths import dataset_dir
+
+    target = out or dataset_dir(f"web-{source}", root)
+    card = run_crawl(source, target, list(categories), all_categories, limit, api_url, list_path, interval,
+                     contact, min_side, quiet)
+    info = card["crawl"]
+    click.echo(f"kept {info['kept']} images in {card['counts']['categories']} categories into {target}")
+    if info["no_license"]:
+        click.echo(f"flagged no_license: {info['no_license']} row(s)")
+    if info["skipped"]:
+        click.echo("skipped: " + ", ".join(f"{k}={v}" for k, v in info["skipped"].items()))
