@@ -86,3 +86,52 @@ def manifest_stats(path: str) -> None:
     click.echo(table.to_string())
     totals = table.sum()
     click.echo("total: " + ", ".join(f"{k}={int(v)}" for k, v in totals.items()))
+
+
+# --- curate ---
+def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise Web2SkyError(f"--threshold expects NAME=NUMBER, got {item!r}")
+    return out
+
+
+@main.command("clean")
+@click.argument("dataset")
+@root_option
+@click.option("--drop", is_flag=True, help="Remove flagged rows from the manifest.")
+@click.option("--drop-issues", default=None,
+              help="Comma-separated issues that --drop removes (default: every check marked drop).")
+@click.option("--delete-files", is_flag=True, help="With --drop: also delete the dropped rows' files.")
+@click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
+              help="Override a check's threshold, e.g. --threshold blurry=25 (repeatable).")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Report JSON (default: DATASET/reports/clean.json).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: up to 2).")
+@quiet_option
+def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report, workers, quiet) -> None:
+    """Check every image (corrupt, not an image, bomb, small, dark, blurry, ...) into `issues`."""
+    from web2sky_bench.curate.clean import clean_dataset
+
+    result = clean_dataset(
+        dataset, root=root, thresholds=_parse_thresholds(thresholds), drop=drop,
+        drop_issues=[s for s in drop_issues.split(",") if s] if drop_issues is not None else None,
+        delete_files=delete_files, report=report, workers=workers, quiet=quiet,
+    )
+    flagged = sum(bool(f.issues) for f in result.findings.values())
+    click.echo(f"checked {len(result.findings)} images: {flagged} flagged")
+    counts: dict[str, int] = {}
+    for finding in result.findings.values():
+        for issue in finding.issues:
+            counts[issue] = counts.get(issue, 0) + 1
+    for issue, n in sorted(counts.items()):
+        click.echo(f"  {issue:<20} {n}")
+    if drop:
+        click.echo(f"dropped {len(result.dropped)} rows, deleted {len(result.deleted_files)} files")
+    click.echo(f"report: {result.report}")
