@@ -208,3 +208,81 @@ def crawl_cmd(source: str, categories: tuple[str, ...], all_categories: bool, li
         click.echo(f"flagged no_license: {info['no_license']} row(s)")
     if info["skipped"]:
         click.echo("skipped: " + ", ".join(f"{k}={v}" for k, v in info["skipped"].items()))
+# --- curate ---
+def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise Web2SkyError(f"--threshold expects NAME=NUMBER, got {item!r}")
+    return out
+
+
+@main.command("clean")
+@click.argument("dataset")
+@root_option
+@click.option("--drop", is_flag=True, help="Remove flagged rows from the manifest.")
+@click.option("--drop-issues", default=None,
+              help="Comma-separated issues that --drop removes (default: every check marked drop).")
+@click.option("--delete-files", is_flag=True, help="With --drop: also delete the dropped rows' files.")
+@click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
+              help="Override a check's threshold, e.g. --threshold blurry=25 (repeatable).")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Report JSON (default: DATASET/reports/clean.json).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: up to 2).")
+@quiet_option
+def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report, workers, quiet) -> None:
+    """Check every image (corrupt, not an image, bomb, small, dark, blurry, ...) into `issues`."""
+    from web2sky_bench.curate.clean import clean_dataset
+
+    result = clean_dataset(
+        dataset, root=root, thresholds=_parse_thresholds(thresholds), drop=drop,
+        drop_issues=[s for s in drop_issues.split(",") if s] if drop_issues is not None else None,
+        delete_files=delete_files, report=report, workers=workers, quiet=quiet,
+    )
+    flagged = sum(bool(f.issues) for f in result.findings.values())
+    click.echo(f"checked {len(result.findings)} images: {flagged} flagged")
+    counts: dict[str, int] = {}
+    for finding in result.findings.values():
+        for issue in finding.issues:
+            counts[issue] = counts.get(issue, 0) + 1
+    for issue, n in sorted(counts.items()):
+        click.echo(f"  {issue:<20} {n}")
+    if drop:
+        click.echo(f"dropped {len(result.dropped)} rows, deleted {len(result.deleted_files)} files")
+    click.echo(f"report: {result.report}")
+
+
+@main.command("dedup")
+@click.argument("dataset")
+@root_option
+@click.option("--radius", type=click.IntRange(0, 64), default=8, show_default=True,
+              help="Largest Hamming distance between near-duplicate hashes.")
+@click.option("--flip", is_flag=True, help="Also match mirrored copies (hash of the mirrored image).")
+@click.option("--exact", is_flag=True,
+              help="Decode every pixel: hash values identical to imagehash (default: faster JPEG draft decode).")
+@click.option("--hash", "hash_kind", type=click.Choice(["phash", "dhash"]), default="phash", show_default=True)
+@click.option("--method", type=click.Choice(["auto", "brute", "mih"]), default="auto", show_default=True,
+              help="Radius search: brute force, multi-index hashing, or the cheaper by a cost model.")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Report JSON (default: DATASET/reports/dedup.json).")
+@click.option("--workers", type=int, default=None, help="Worker processes for hashing (default: up to 2).")
+@quiet_option
+def dedup_cmd(dataset, root, radius, flip, exact, hash_kind, method, report, workers, quiet) -> None:
+    """Find exact and near-duplicate images; write `phash`, `dup_group` and a pairs report."""
+    from web2sky_bench.curate.dedup import dedup_dataset
+
+    result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, exact=exact, hash_kind=hash_kind,
+                           method=method, report=report, workers=workers, quiet=quiet)
+    kinds = {k: int((result.pairs.kind == k).sum()) for k in ("exact", "near", "flip")}
+    n_groups = result.frame["dup_group"].nunique()
+    grouped = int(result.frame["dup_group"].notna().sum())
+    click.echo(f"{len(result.frame)} images: {n_groups} duplicate groups covering {grouped} images")
+    click.echo("pairs: " + ", ".join(f"{k}={v}" for k, v in kinds.items()))
+    if result.failed:
+        click.echo(f"{len(result.failed)} images could not be hashed (run `web2sky-bench clean`)")
+    click.echo(f"report: {result.report}")
