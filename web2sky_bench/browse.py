@@ -209,6 +209,11 @@ def build_dataset(
             )
     else:
         ds = fo.Dataset(name, persistent=True)
+        _ensure_schema(ds)
+        # show the label, split and view on every grid tile (the App keeps the
+        # "sample tags" checkbox off whatever the config says)
+        ds.app_config.active_fields = fo.ActiveFields(paths=["ground_truth", "split", "view"])
+        ds.save()
     _ensure_schema(ds)
 
     ids, hashes = ds.values(["image_id", "content_hash"]) if len(ds) else ([], [])
@@ -431,6 +436,9 @@ def attach_predictions(
         for i, label in pred.labels.items()
     }
     ds.set_values(name, values, key_field="image_id")
+    active = ds.app_config.active_fields
+    if active is not None and not active.exclude and name not in active.paths:
+        active.paths = [*active.paths, name]
     info = dict(ds.info.get(INFO_KEY, {}))
     models = dict(info.get("predictions", {}))
     models[pred.model] = {"field": name, "source": str(Path(path).resolve()), "classes": pred.classes}

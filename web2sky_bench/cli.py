@@ -104,9 +104,12 @@ def manifest_stats(path: str) -> None:
 def browse_cmd(dataset: str, root: str | None, name: str | None, predictions: tuple[str, ...],
                port: int, address: str, no_launch: bool, quiet: bool) -> None:
     """Build or refresh the FiftyOne dataset of DATASET (a folder or a name) and open the App."""
+    import os
     import signal
     import sys
 
+    # FiftyOne warns that its bundled MongoDB 6 is the oldest supported one; it works.
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
     from web2sky_bench.browse import build_dataset, launch, resolve_dataset
 
     result = build_dataset(resolve_dataset(dataset, root), name=name, predictions=list(predictions), quiet=quiet)
