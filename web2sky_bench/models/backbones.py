@@ -146,7 +146,8 @@ def _params_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _is_synth_dataset(dataset_dir: str | os.PathLike[str] | None) -> bool:
+def is_synth_dataset(dataset_dir: str | os.PathLike[str] | None) -> bool:
+    """True when ``dataset_dir/dataset.json`` names a web2sky-synth dataset."""
     if dataset_dir is None:
         return False
     from web2sky_bench.manifest import read_card
@@ -260,7 +261,7 @@ def load_backbone(
 
     dev = resolve_device(device)
     if name is None:
-        if _is_synth_dataset(dataset_dir):
+        if is_synth_dataset(dataset_dir):
             name = "synth-clip"
         else:
             name, pretrained = DEFAULT_BACKBONE[0], pretrained or DEFAULT_BACKBONE[1]
