@@ -86,3 +86,17 @@ def manifest_stats(path: str) -> None:
     click.echo(table.to_string())
     totals = table.sum()
     click.echo("total: " + ", ".join(f"{k}={int(v)}" for k, v in totals.items()))
+
+
+# --- models ---
+
+
+@main.command("models")
+def models_cmd() -> None:
+    """List every registered model with a one-line description."""
+    from web2sky_bench.models.registry import list_models
+
+    rows = list_models()
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        click.echo(f"{name:<{width}}  {description}")

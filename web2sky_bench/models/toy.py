@@ -63,7 +63,7 @@ def toy_task(
         picks = torch.randperm(len(_WORDS), generator=g)[: 2 * concepts_per_class].tolist()
         concepts[cls] = [f"{_WORDS[picks[2 * j]]} {_WORDS[picks[2 * j + 1]]}" for j in range(concepts_per_class)]
     centres = torch.stack([encode(concepts[c]).sum(0) for c in classes])
-    centres = F.normalize(centres + 0.5 * encode(classes), dim=1) * 2.0
+    centres = F.normalize(centres + 1.5 * encode(classes), dim=1) * 2.0
     shifts = {"web": torch.randn(dim, generator=g), "aerial": torch.randn(dim, generator=g)}
     shifts = {v: shift * 2.0 * F.normalize(s, dim=0) for v, s in shifts.items()}
     noise = {"web": web_noise, "aerial": aerial_noise}
