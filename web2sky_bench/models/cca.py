@@ -2,8 +2,8 @@
 
 Our reading of the paper's figure and abstract (see DESIGN.md):
 
-1. Prototype pool F (M, d): the frozen text encoder over every distinct concept
-   phrase of every class (``concept_template`` formats each phrase).
+1. Prototype pool F (M, d): the frozen text encoder over the concept phrases of
+   every class (``concept_template`` formats each phrase; see :func:`concept_pool`).
 2. Similarities s = x . F^T of the frozen image feature x to every prototype.
 3. A per-view weight projection P (M -> M, initialised to the identity) over
    LayerNorm(s); concentrations
@@ -76,30 +76,35 @@ def dirichlet_kl(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
 
 
 def concept_pool(data: TaskData, template: str) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    """Distinct concept phrases, their (M, d) prototypes and the (K, M) class-ownership mask."""
-    phrases: list[str] = []
+    """Prototype texts, their (M, d) L2-normalised embeddings and the (K, M) ownership mask.
+
+    When ``template`` names the class (``{name}``) every (class, concept) pair is
+    its own prototype (M = sum of pool sizes, the K x N x d pool); otherwise
+    identical phrases of different classes share one prototype owned by all of them.
+    """
+    per_class = "{name}" in template
+    texts: list[str] = []
     index: dict[str, int] = {}
     owners: list[set[int]] = []
-    for k, cls in enumerate(data.classes):
+    for k, (cls, name) in enumerate(zip(data.classes, data.class_names)):
         for phrase in data.concepts.get(cls) or []:
-            if phrase not in index:
-                index[phrase] = len(phrases)
-                phrases.append(phrase)
+            text = template.format(concept=phrase, name=name)
+            key = f"{k}\x00{text}" if per_class else text
+            if key not in index:
+                index[key] = len(texts)
+                texts.append(text)
                 owners.append(set())
-            owners[index[phrase]].add(k)
-    if not phrases:
+            owners[index[key]].add(k)
+    if not texts:
         raise Web2SkyError(
             "CCA needs concept phrases for the classes, but TaskData.concepts is empty; "
             "provide concepts (models/concepts.py: load_concepts) or pick a non-concept model"
         )
-    texts = [
-        template.format(concept=p, name=data.class_names[min(owners[j])]) for j, p in enumerate(phrases)
-    ]
     protos = F.normalize(data.encode_text(texts).float(), dim=1)
-    own = torch.zeros(len(data.classes), len(phrases))
+    own = torch.zeros(len(data.classes), len(texts))
     for j, ks in enumerate(owners):
-        own[list(ks), j] = 1.0
-    return phrases, protos, own
+        own[sorted(ks), j] = 1.0
+    return texts, protos, own
 
 
 def _identity_linear(m: int) -> nn.Linear:

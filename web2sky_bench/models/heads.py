@@ -19,6 +19,7 @@ PROMPT_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",
     "an aerial photo of a {}.",
     "a satellite image of a {}.",
+    "an aerial view of a {}.",
     "a low resolution overhead image of a {}.",
     "a photo of the {}, seen from above.",
 )
