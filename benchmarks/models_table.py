@@ -80,7 +80,9 @@ def table(results: dict, shots: list[str]) -> str:
             a = accs(name, k)
             cells.append(f"{np.mean(a):.1f} ± {np.std(a):.1f}" if a else "–")
         secs = [v["seconds"] for key, v in runs.items() if key.split("|")[0] == name]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {np.mean(secs):.1f} |" if secs else f"| {name} | " + " | ".join(cells) + " | – |")
+        if not secs:
+            continue
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {np.mean(secs):.1f} |")
     gain_cva, gain_aer, best = [], [], []
     for k in shots:
         cca = accs("cca", k)
