@@ -444,3 +444,15 @@ def concepts_generate(llm_url, llm_model, out, categories, n, dataset, no_embedd
     total = sum(len(v) for v in kept.values())
     click.echo(f"wrote {out}: {total} concepts for {len(kept)} categories "
                f"({len(removed)} dropped, {client.requests_made} requests)")
+# --- models ---
+
+
+@main.command("models")
+def models_cmd() -> None:
+    """List every registered model with a one-line description."""
+    from web2sky_bench.models.registry import list_models
+
+    rows = list_models()
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        click.echo(f"{name:<{width}}  {description}")
