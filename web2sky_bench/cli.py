@@ -86,3 +86,43 @@ def manifest_stats(path: str) -> None:
     click.echo(table.to_string())
     totals = table.sum()
     click.echo("total: " + ", ".join(f"{k}={int(v)}" for k, v in totals.items()))
+
+
+# --- evaluate ---
+
+leaderboard_option = click.option(
+    "--leaderboard", "leaderboard_dir", type=click.Path(file_okay=False), default=None,
+    help="Leaderboard folder (default: $WEB2SKY_LEADERBOARD or $WEB2SKY_HOME/leaderboard; "
+         "the repository's committed one is ./leaderboard).",
+)
+
+
+def _leaderboard_dir(value: str | None):
+    from web2sky_bench.evaluate.entries import default_leaderboard_dir
+
+    return default_leaderboard_dir() if value is None else value
+
+
+@main.group("leaderboard")
+def leaderboard_group() -> None:
+    """Render and check a leaderboard folder of entries."""
+
+
+@leaderboard_group.command("render")
+@leaderboard_option
+def leaderboard_render(leaderboard_dir: str | None) -> None:
+    """Write README.md, index.html and plots/ from every entry (validated first)."""
+    from web2sky_bench.evaluate.render import render_leaderboard
+
+    out = render_leaderboard(_leaderboard_dir(leaderboard_dir))
+    click.echo(f"rendered {out['entries']} entries: {out['readme']}, {out['html']} ({len(out['plots'])} plots)")
+
+
+@leaderboard_group.command("check")
+@leaderboard_option
+def leaderboard_check(leaderboard_dir: str | None) -> None:
+    """Validate every entry against the schema and fail when the rendered pages are stale."""
+    from web2sky_bench.evaluate.render import check_leaderboard
+
+    n = check_leaderboard(_leaderboard_dir(leaderboard_dir))
+    click.echo(f"ok: {n} entries valid, rendered leaderboard up to date")
