@@ -248,3 +248,15 @@ def check_leaderboard(leaderboard_dir: str | os.PathLike[str]) -> int:
     if missing:
         raise Web2SkyError(f"plot(s) missing: {', '.join(missing)}: {hint}")
     return len(entries)
+
+
+def results_table(entry: dict[str, Any]) -> str:
+    """A plain-text table of an entry: one line per k with mean ± std over seeds."""
+    head = f"{'k':>4}  {'seeds':>5}  {'top-1 %':>12}  {'mean/class %':>12}  {'macro-F1 %':>12}"
+    lines = [f"{entry['model']['name']} [{entry['model']['backbone'] or '-'}] on {entry['benchmark']['name']} "
+             f"track {entry['track']} ({entry['protocol']['name']})", head, "-" * len(head)]
+    for k in sorted(entry["results"], key=shots_order):
+        agg = entry["results"][k]["aggregate"]
+        lines.append(f"{k:>4}  {agg['n_seeds']:>5}  {_pct(agg['top1']):>12}  "
+                     f"{_pct(agg['mean_per_class_acc']):>12}  {_pct(agg['macro_f1']):>12}")
+    return "\n".join(lines)
