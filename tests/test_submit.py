@@ -118,3 +118,18 @@ def test_bom_is_accepted(ds, tmp_path):
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
     entry, _ = submit(tmp_path / "bom.csv", ds, "ship", "bom")
     assert entry["results"]["all"]["aggregate"]["top1"]["mean"] == 1.0
+
+
+def test_multi_run_file_becomes_one_entry(ds, tmp_path):
+    ids, _ = _test_ids("ship")
+    rows = [(k, s, i, i.rsplit("-", 1)[0] if s == 1 else "nimitz-class") for k in ("1", "all") for s in (1, 2) for i in ids]
+    pd.DataFrame(rows, columns=["shots", "seed", "image_id", "category"]).to_csv(tmp_path / "m.csv", index=False)
+    entry, csv = submit(tmp_path / "m.csv", ds, "ship", "multi")
+    assert entry["protocol"]["shots"] == ["1", "all"] and entry["protocol"]["seeds"] == [1, 2]
+    assert entry["results"]["1"]["aggregate"]["top1"]["mean"] == pytest.approx(0.75)
+    assert entry["predictions"]["rows"] == 4 * len(ids)
+    with pytest.raises(Web2SkyError, match="do not also pass --shots/--seed"):
+        submit(tmp_path / "m.csv", ds, "ship", "multi", shots=4)
+    pd.DataFrame(rows[: len(ids) + 1], columns=["shots", "seed", "image_id", "category"]).to_csv(tmp_path / "n.csv", index=False)
+    with pytest.raises(Web2SkyError, match=r"k=1, seed=2.*missing"):
+        submit(tmp_path / "n.csv", ds, "ship", "multi")

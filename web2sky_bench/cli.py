@@ -133,8 +133,8 @@ def leaderboard_check(leaderboard_dir: str | None) -> None:
 @click.option("--dataset", required=True, help="Dataset name (under --root) or folder whose test labels score it.")
 @click.option("--track", required=True, type=click.Choice(["aircraft", "ship", "all"]), help="Track predicted.")
 @click.option("--model-name", required=True, help="Name shown on the leaderboard.")
-@click.option("--shots", default="all", show_default=True, help="Aerial shots per class the model trained with.")
-@click.option("--seed", default=1, show_default=True, type=int, help="Seed of this run.")
+@click.option("--shots", default=None, help="Aerial shots per class the model trained with [default: all].")
+@click.option("--seed", default=None, type=int, help="Seed of this run [default: 1].")
 @click.option("--backbone", default=None, help="Backbone used (free text, shown on the leaderboard).")
 @click.option("--description", default="", help="One line about the method.")
 @click.option("--url", default=None, help="Paper or code link.")
@@ -146,6 +146,8 @@ def submit_cmd(predictions, dataset, track, model_name, shots, seed, backbone, d
 
     PREDICTIONS.csv is UTF-8 with either columns image_id,category or image_id plus
     one probability column per class of the track, one row per aerial test image.
+    Optional shots and seed columns hold several runs in one file (then omit
+    --shots/--seed).
     """
     from web2sky_bench.evaluate.entries import write_entry
     from web2sky_bench.evaluate.submit import submit
@@ -153,11 +155,12 @@ def submit_cmd(predictions, dataset, track, model_name, shots, seed, backbone, d
     entry, csv = submit(predictions, dataset, track, model_name, shots=shots, seed=seed,
                         description=description, url=url, backbone=backbone, root=root)
     path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
-    (k, res), = entry["results"].items()
-    run = res["runs"][0]
-    click.echo(f"{entry['benchmark']['name']} track {track} k={k} seed {seed}: top-1 {100 * run['top1']:.1f}% "
-               f"(95% CI {100 * run['top1_ci95'][0]:.1f}-{100 * run['top1_ci95'][1]:.1f}), mean per-class "
-               f"{100 * run['mean_per_class_acc']:.1f}%, macro-F1 {100 * run['macro_f1']:.1f}%")
+    for k, res in entry["results"].items():
+        for run in res["runs"]:
+            click.echo(f"{entry['benchmark']['name']} track {track} k={k} seed {run['seed']}: "
+                       f"top-1 {100 * run['top1']:.1f}% (95% CI {100 * run['top1_ci95'][0]:.1f}-"
+                       f"{100 * run['top1_ci95'][1]:.1f}), mean per-class {100 * run['mean_per_class_acc']:.1f}%, "
+                       f"macro-F1 {100 * run['macro_f1']:.1f}%")
     click.echo(f"wrote {path}")
 
 

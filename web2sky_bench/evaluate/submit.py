@@ -6,6 +6,9 @@ Accepted formats (UTF-8 CSV, one row per aerial test image of the track):
 * ``image_id,<class 1>,<class 2>,...``: one probability column per class of the
   track (every class, no other columns), non-negative, rows summing to 1.
 
+Optional ``shots`` and ``seed`` columns put several runs (one full set of test
+rows per (k, seed)) into one entry.
+
 Anything else is rejected with a message saying what to fix.
 """
 
@@ -127,38 +130,69 @@ def validate_predictions(frame: pd.DataFrame, full: pd.DataFrame, track: str, so
                          "prediction": [classes[i] for i in probs.argmax(1)], "confidence": probs.max(1)})
 
 
+def split_runs(frame: pd.DataFrame, shots: str | int | None, seed: int | None,
+               source: str) -> list[tuple[str, int, pd.DataFrame]]:
+    """(k, seed, rows) per run: from ``shots``/``seed`` columns when the file has both,
+    else one run with the given options (defaults k=all, seed 1)."""
+    from web2sky_bench.curate.fewshot import parse_k
+
+    cols = {"shots", "seed"} & set(frame.columns)
+    if not cols:
+        return [(str(parse_k("all" if shots is None else shots) or "all"), 1 if seed is None else int(seed), frame)]
+    if cols != {"shots", "seed"}:
+        raise Web2SkyError(f"{source}: give both a shots and a seed column (one run per pair), or neither")
+    if shots is not None or seed is not None:
+        raise Web2SkyError(f"{source}: the file has shots/seed columns; do not also pass --shots/--seed")
+    runs = []
+    for (k, s), rows in frame.groupby(["shots", "seed"], sort=True):
+        try:
+            k_norm, s_int = str(parse_k(str(k).strip()) or "all"), int(str(s).strip())
+        except (ValueError, Web2SkyError):
+            raise Web2SkyError(f"{source}: bad shots/seed value ({k!r}, {s!r}); shots is a positive "
+                               "integer or 'all', seed an integer") from None
+        runs.append((k_norm, s_int, rows.drop(columns=["shots", "seed"]).reset_index(drop=True)))
+    return runs
+
+
 def submit(
     predictions: str | os.PathLike[str],
     dataset: str | os.PathLike[str],
     track: str,
     model_name: str,
-    shots: str | int = "all",
-    seed: int = 1,
+    shots: str | int | None = None,
+    seed: int | None = None,
     description: str = "",
     url: str | None = None,
     backbone: str | None = None,
     root: str | None = None,
 ) -> tuple[dict[str, Any], bytes]:
-    """Validate and score a predictions file; returns an external entry and its predictions CSV."""
-    from web2sky_bench.curate.fewshot import parse_k
+    """Validate and score a predictions file; returns an external entry and its predictions CSV.
 
+    One file is one run (``shots``/``seed``, default k=all, seed 1) or, with
+    ``shots`` and ``seed`` columns, several runs that become one entry.
+    """
     P.check_track(track)
     if not str(model_name).strip():
         raise Web2SkyError("--model-name must not be empty")
-    k = str(parse_k(shots) or "all")
     dataset_dir = P.resolve_dataset(dataset, root, quiet=True)
     full = read_manifest(dataset_dir)
     frame = read_csv_text(predictions)
-    pred = validate_predictions(frame, full, track, source=str(predictions))
     classes = P.track_classes(full, track)
     truth = P.test_rows(full, track)["category"].tolist()
-    run = {"seed": int(seed), "n_train_aerial": None, "val_top1": None, "runtime_s": None,
-           **P.score_run(dataset_dir, truth, pred["prediction"].tolist(), classes, int(seed))}
-    protocol = {"name": P.PROTOCOL, "shots": [k], "seeds": [int(seed)],
+    runs_by_k: dict[str, list[dict[str, Any]]] = {}
+    preds = []
+    for k, s, rows in split_runs(frame, shots, seed, str(predictions)):
+        pred = validate_predictions(rows, full, track, source=f"{predictions} (k={k}, seed={s})")
+        runs_by_k.setdefault(k, []).append(
+            {"seed": s, "n_train_aerial": None, "val_top1": None, "runtime_s": None,
+             **P.score_run(dataset_dir, truth, pred["prediction"].tolist(), classes, s)})
+        preds.append(pred.assign(shots=k, seed=s))
+    protocol = {"name": P.PROTOCOL, "shots": sorted(runs_by_k, key=lambda k: 10**9 if k == "all" else int(k)),
+                "seeds": sorted({r["seed"] for runs in runs_by_k.values() for r in runs}),
                 "selection": "external submission: the submitter declares val-only selection",
                 "bootstrap_resamples": P.BOOTSTRAP_RESAMPLES}
     model = {"name": str(model_name).strip(), "backbone": backbone, "pretrained": None, "config": {},
              "external": True, "description": description, "url": url}
     return build_entry(benchmark=P.benchmark_info(dataset_dir), track=track, protocol=protocol, model=model,
-                       classes=classes, runs_by_k={k: [run]}, predictions=pred.assign(shots=k, seed=int(seed)),
+                       classes=classes, runs_by_k=runs_by_k, predictions=pd.concat(preds),
                        total_runtime_s=None, device=None)
