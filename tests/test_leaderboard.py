@@ -27,7 +27,7 @@ def test_entry_round_trips_through_schema(tmp_path):
     loaded = E.load_entry(path)
     assert loaded == json.loads(json.dumps(entry))
     assert loaded["results"]["1"]["aggregate"]["n_seeds"] == 2
-    assert (path.parent / loaded["predictions"]["file"]).read_bytes() == csv
+    assert (path.parent / loaded["predictions"]).read_bytes() == csv
 
 
 def test_schema_rejects_broken_entries(tmp_path):
@@ -39,7 +39,7 @@ def test_schema_rejects_broken_entries(tmp_path):
         E.validate_entry(bad)
     assert "top1" in str(err.value) and "git_commit" in str(err.value)
     path = E.write_entry(tmp_path, entry, csv)
-    (path.parent / entry["predictions"]["file"]).write_text("tampered\n")
+    (path.parent / entry["predictions"]).write_text("tampered\n")
     with pytest.raises(Web2SkyError, match="has sha256"):
         E.load_entry(path)
 

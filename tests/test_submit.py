@@ -127,7 +127,7 @@ def test_multi_run_file_becomes_one_entry(ds, tmp_path):
     entry, csv = submit(tmp_path / "m.csv", ds, "ship", "multi")
     assert entry["protocol"]["shots"] == ["1", "all"] and entry["protocol"]["seeds"] == [1, 2]
     assert entry["results"]["1"]["aggregate"]["top1"]["mean"] == pytest.approx(0.75)
-    assert entry["predictions"]["rows"] == 4 * len(ids)
+    assert entry["predictions_rows"] == 4 * len(ids)
     with pytest.raises(Web2SkyError, match="do not also pass --shots/--seed"):
         submit(tmp_path / "m.csv", ds, "ship", "multi", shots=4)
     pd.DataFrame(rows[: len(ids) + 1], columns=["shots", "seed", "image_id", "category"]).to_csv(tmp_path / "n.csv", index=False)

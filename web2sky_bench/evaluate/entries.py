@@ -4,7 +4,8 @@ One entry is one JSON file per run (a model with its config, or an external
 submission, evaluated on one benchmark and track over the protocol's k-shots
 and seeds) at ``<leaderboard>/<benchmark>/<track>/entries/<entry_id>.json``,
 next to ``<entry_id>.predictions.csv`` (columns shots, seed, image_id,
-prediction, confidence) whose sha256 the entry records.
+prediction, confidence; rows sorted by k, seed, image_id) named by the entry's
+``predictions`` field (relative to the JSON) with its ``predictions_sha256``.
 
 The default leaderboard folder is ``$WEB2SKY_LEADERBOARD`` or
 ``$WEB2SKY_HOME/leaderboard``; the repository's committed leaderboard is the
@@ -172,7 +173,9 @@ def build_entry(
         "environment": environment_info(),
         "git_commit": git_commit(),
         "timestamp": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "predictions": {"file": f"{entry_id}.predictions.csv", "sha256": pred_sha, "rows": int(len(predictions))},
+        "predictions": f"{entry_id}.predictions.csv",
+        "predictions_sha256": pred_sha,
+        "predictions_rows": int(len(predictions)),
     }
     validate_entry(entry, entry_id)
     return entry, csv_bytes
@@ -186,10 +189,10 @@ def entry_path(leaderboard_dir: str | os.PathLike[str], entry: Mapping[str, Any]
 def write_entry(leaderboard_dir: str | os.PathLike[str], entry: dict[str, Any], csv_bytes: bytes) -> Path:
     """Write the predictions CSV, then the entry JSON (both atomically); returns the JSON path."""
     validate_entry(entry, entry.get("entry_id", "entry"))
-    if hashlib.sha256(csv_bytes).hexdigest() != entry["predictions"]["sha256"]:
+    if hashlib.sha256(csv_bytes).hexdigest() != entry["predictions_sha256"]:
         raise Web2SkyError("predictions bytes do not match the entry's predictions sha256")
     path = entry_path(leaderboard_dir, entry)
-    with atomic_path(path.parent / entry["predictions"]["file"]) as tmp:
+    with atomic_path(path.parent / entry["predictions"]) as tmp:
         tmp.write_bytes(csv_bytes)
     write_json(path, entry)
     return path
@@ -210,13 +213,13 @@ def load_entry(path: str | os.PathLike[str], check_predictions: bool = True) -> 
             f"<leaderboard>/{entry['benchmark']['name']}/{entry['track']}/entries/{entry['entry_id']}.json"
         )
     if check_predictions:
-        pred = path.parent / entry["predictions"]["file"]
+        pred = path.parent / entry["predictions"]
         if not pred.is_file():
             raise Web2SkyError(f"{path}: predictions file {pred.name} is missing")
         got = hashlib.sha256(pred.read_bytes()).hexdigest()
-        if got != entry["predictions"]["sha256"]:
+        if got != entry["predictions_sha256"]:
             raise Web2SkyError(f"{path}: predictions file {pred.name} has sha256 {got}, the entry records "
-                               f"{entry['predictions']['sha256']}")
+                               f"{entry['predictions_sha256']}")
     return entry
 
 
