@@ -110,9 +110,23 @@ var r=(!isNaN(na)&&!isNaN(nc))?na-nc:String(a).localeCompare(String(c));return a
 rows.forEach(function(r){b.appendChild(r)})})})});"""
 
 
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _text_cell(text: str, cls: str = "") -> str:
+    classes = f"t {cls}".strip()
+    return f'<td class="{classes}" data-sort="{_esc(text)}">{_esc(text)}</td>'
+
+
+def _num_cell(ms: dict[str, float] | None) -> str:
+    if ms is None:
+        return '<td data-sort="-1">-</td>'
+    return f'<td data-sort="{ms["mean"]:.6f}">{_esc(_pct(ms))}</td>'
+
+
 def render_html(entries: list[dict[str, Any]]) -> str:
     """The static leaderboard page: one sortable table per benchmark and track, plus plots."""
-    esc = lambda v: html.escape(str(v), quote=True)  # noqa: E731
     parts = [
         "<!DOCTYPE html>", f"<!-- {MARKER} {entries_digest(entries)} -->",
         '<html lang="en"><head><meta charset="utf-8"><title>web2sky-bench leaderboard</title>',
@@ -126,33 +140,25 @@ def render_html(entries: list[dict[str, Any]]) -> str:
         shots = sorted({k for e in group for k in e["results"]}, key=shots_order)
         best = shots[-1]
         shots_png, class_png = _plot_names(bench, track)
-        parts += [f"<h2>{esc(bench)} · track {esc(track)}</h2>",
-                  f"<p>Benchmark version {esc(group[0]['benchmark']['version'])}, manifest sha256 "
-                  f"<code>{esc(group[0]['benchmark']['manifest_sha256'][:12])}</code>.</p>",
+        parts += [f"<h2>{_esc(bench)} · track {_esc(track)}</h2>",
+                  f"<p>Benchmark version {_esc(group[0]['benchmark']['version'])}, manifest sha256 "
+                  f"<code>{_esc(group[0]['benchmark']['manifest_sha256'][:12])}</code>.</p>",
                   '<table class="sortable"><thead><tr><th>model</th><th>backbone</th><th>external</th>'
-                  + "".join(f"<th>top-1 k={esc(k)}</th>" for k in shots)
-                  + f"<th>mean per-class k={esc(best)}</th><th>macro-F1 k={esc(best)}</th><th>entry</th></tr></thead><tbody>"]
+                  + "".join(f"<th>top-1 k={_esc(k)}</th>" for k in shots)
+                  + f"<th>mean per-class k={_esc(best)}</th><th>macro-F1 k={_esc(best)}</th><th>entry</th></tr></thead><tbody>"]
         for e in _ranked(group, best) + [e for e in group if best not in e["results"]]:
-            cells = [f'<td class="t" data-sort="{esc(e["model"]["name"])}">{esc(e["model"]["name"])}</td>',
-                     f'<td class="t" data-sort="{esc(e["model"]["backbone"] or "")}">{esc(e["model"]["backbone"] or "-")}</td>',
-                     f'<td class="t{" ext" if e["model"]["external"] else ""}" data-sort="{int(e["model"]["external"])}">'
-                     f'{"yes" if e["model"]["external"] else "no"}</td>']
-            for k in shots + [best, best]:
-                cells.append('<td data-sort="-1">-</td>')
-            for i, k in enumerate(shots):
-                if k in e["results"]:
-                    ms = e["results"][k]["aggregate"]["top1"]
-                    cells[3 + i] = f'<td data-sort="{ms["mean"]:.6f}">{esc(_pct(ms))}</td>'
-            if best in e["results"]:
-                agg = e["results"][best]["aggregate"]
-                cells[3 + len(shots)] = f'<td data-sort="{agg["mean_per_class_acc"]["mean"]:.6f}">{esc(_pct(agg["mean_per_class_acc"]))}</td>'
-                cells[4 + len(shots)] = f'<td data-sort="{agg["macro_f1"]["mean"]:.6f}">{esc(_pct(agg["macro_f1"]))}</td>'
+            m = e["model"]
+            cells = [_text_cell(m["name"]), _text_cell(m["backbone"] or "-"),
+                     _text_cell("yes" if m["external"] else "no", "ext" if m["external"] else "")]
+            cells += [_num_cell(e["results"][k]["aggregate"]["top1"] if k in e["results"] else None) for k in shots]
+            agg = e["results"].get(best, {}).get("aggregate", {})
+            cells += [_num_cell(agg.get("mean_per_class_acc")), _num_cell(agg.get("macro_f1"))]
             rel = f"{bench}/{track}/entries/{e['entry_id']}.json"
-            cells.append(f'<td class="t" data-sort="{esc(e["entry_id"])}"><a href="{esc(rel)}">{esc(e["entry_id"])}</a></td>')
+            cells.append(f'<td class="t" data-sort="{_esc(e["entry_id"])}"><a href="{_esc(rel)}">{_esc(e["entry_id"])}</a></td>')
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts += ["</tbody></table>",
-                  f'<img src="{esc(shots_png)}" alt="top-1 accuracy vs shots, {esc(bench)} {esc(track)}">',
-                  f'<img src="{esc(class_png)}" alt="per-class accuracy, {esc(bench)} {esc(track)}">']
+                  f'<img src="{_esc(shots_png)}" alt="top-1 accuracy vs shots, {_esc(bench)} {_esc(track)}">',
+                  f'<img src="{_esc(class_png)}" alt="per-class accuracy, {_esc(bench)} {_esc(track)}">']
     parts += [f"<script>{_JS}</script>", "</body></html>"]
     return "\n".join(parts) + "\n"
 
