@@ -99,7 +99,7 @@ def render_markdown(entries: list[dict[str, Any]]) -> str:
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#eef;cursor:pointer;user-select:none}td{white-space:nowrap}td.t{text-align:left}th.sorted-asc::after{content:" ▲"}
-th.sorted-desc::after{content:" ▼"}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}.ext{color:#a50}"""
+th.sorted-desc::after{content:" ▼"}.scroll{overflow-x:auto}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}.ext{color:#a50}"""
 
 _JS = """document.querySelectorAll('table.sortable').forEach(function(t){
 t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){
@@ -143,7 +143,7 @@ def render_html(entries: list[dict[str, Any]]) -> str:
         parts += [f"<h2>{_esc(bench)} · track {_esc(track)}</h2>",
                   f"<p>Benchmark version {_esc(group[0]['benchmark']['version'])}, manifest sha256 "
                   f"<code>{_esc(group[0]['benchmark']['manifest_sha256'][:12])}</code>.</p>",
-                  '<table class="sortable"><thead><tr><th>model</th><th>backbone</th><th>external</th>'
+                  '<div class="scroll"><table class="sortable"><thead><tr><th>model</th><th>backbone</th><th>external</th>'
                   + "".join(f"<th>top-1 k={_esc(k)}</th>" for k in shots)
                   + f"<th>mean per-class k={_esc(best)}</th><th>macro-F1 k={_esc(best)}</th><th>entry</th></tr></thead><tbody>"]
         for e in _ranked(group, best) + [e for e in group if best not in e["results"]]:
@@ -156,7 +156,7 @@ def render_html(entries: list[dict[str, Any]]) -> str:
             rel = f"{bench}/{track}/entries/{e['entry_id']}.json"
             cells.append(f'<td class="t" data-sort="{_esc(e["entry_id"])}"><a href="{_esc(rel)}">{_esc(e["entry_id"])}</a></td>')
             parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts += ["</tbody></table>",
+        parts += ["</tbody></table></div>",
                   f'<img src="{_esc(shots_png)}" alt="top-1 accuracy vs shots, {_esc(bench)} {_esc(track)}">',
                   f'<img src="{_esc(class_png)}" alt="per-class accuracy, {_esc(bench)} {_esc(track)}">']
     parts += [f"<script>{_JS}</script>", "</body></html>"]
