@@ -361,3 +361,20 @@ def test_queries_and_srcset():
     assert q[0] == "Boeing 737" and "737 aircraft" not in q and "737 MAX aircraft" in q
     assert queries_for(tax.get("perry-class"))[1] == "Perry ship"
     assert best_srcset("a.jpg 1x, b.jpg 2x") == "b.jpg" and best_srcset("a.jpg 800w, b.jpg 300w") == "a.jpg"
+
+
+def test_state_log_survives_a_cut_line_and_retries_transient_failures(server, tmp_path):
+    out = tmp_path / "web"
+    b = server.base
+    (out).mkdir()
+    # a previous run: one kept image, one 404 (final), one connection failure (transient), then a cut line
+    with open(out / STATE_FILE, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"url": f"{b}/images/hercules_2.jpg", "reason": "fetch_failed"}) + "\n")
+        fh.write(json.dumps({"url": f"{b}/images/missing.jpg", "reason": "http_404"}) + "\n")
+        fh.write('{"url": "' + b + '/images/hercules_3.jpg", "row": {"image_')
+    (tmp_path / "l.txt").write_text("".join(f"{b}/images/{n}.jpg\n" for n in ("missing", "hercules_2", "hercules_3")))
+    run_crawl("urllist", out, ["c-130"], list_path=str(tmp_path / "l.txt"), interval=0, quiet=True)
+    assert "/images/missing.jpg" not in server.log  # a final failure is not retried
+    assert sorted(read_manifest(out)["url"]) == [f"{b}/images/hercules_2.jpg", f"{b}/images/hercules_3.jpg"]
+    lines = (out / STATE_FILE).read_text().splitlines()
+    assert all(json.loads(line) for line in lines[3:])  # new events start on their own line
