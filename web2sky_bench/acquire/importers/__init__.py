@@ -1,1 +1,1 @@
-"""Importers: turn public datasets on disk into manifest dataset folders."""
+"""Importers: public dataset formats and image-folder releases -> web2sky dataset folders."""
