@@ -17,11 +17,11 @@ from web2sky_bench import cli, taxonomy
 from web2sky_bench.acquire.crawl.base import queries_for
 from web2sky_bench.acquire.crawl.commons import CommonsSource
 from web2sky_bench.acquire.crawl.crawler import STATE_FILE, CrawlOptions, PoliteFetcher, crawl
-from web2sky_bench.acquire.crawl.fetch import Fetcher
 from web2sky_bench.acquire.crawl.html import best_srcset
 from web2sky_bench.acquire.crawl.robots import HostPacer, RobotsPolicy
 from web2sky_bench.acquire.crawl.run import run_crawl
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.io.http import HttpClient
 from web2sky_bench.manifest import read_card, read_manifest
 
 ROBOTS = "User-agent: *\nDisallow: /private/\n"
@@ -173,7 +173,7 @@ def server():
 
 
 def polite(server_base: str | None = None, exempt: tuple[str, ...] = ()) -> PoliteFetcher:
-    http = Fetcher(backoff=0.01)
+    http = HttpClient(backoff=0.01)
     return PoliteFetcher(http, RobotsPolicy(http), HostPacer(0.0), exempt=exempt)
 
 
@@ -230,7 +230,7 @@ class Interrupt(BaseException):
     pass
 
 
-class InterruptingFetcher(Fetcher):
+class InterruptingFetcher(HttpClient):
     """Raises after ``after`` image downloads, like a Ctrl-C in the middle of a crawl."""
 
     def __init__(self, after: int) -> None:

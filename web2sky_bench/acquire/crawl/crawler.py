@@ -51,7 +51,8 @@ class RobotsDisallowed(Web2SkyError):
 
 @dataclass
 class PoliteFetcher:
-    """Wraps a fetcher (``get(url, **kw)``) with robots.txt checks and per-host pacing."""
+    """Wraps the shared :class:`~web2sky_bench.io.http.HttpClient` (anything with ``get(url, **kw)``)
+    with robots.txt checks and per-host pacing."""
 
     fetcher: object
     robots: RobotsPolicy
