@@ -86,7 +86,7 @@ class Emulator(BaseHTTPRequestHandler):
             srv.log.append(self.path)
             srv.agents.add(self.headers.get("User-Agent", ""))
         if url.path == "/robots.txt":
-            return self._send(200, ROBOTS.encode(), "text/plain")
+            return self._send(200, srv.robots.encode(), "text/plain")
         if url.path == "/w/api.php":
             return self._api(parse_qs(url.query))
         if url.path.startswith(("/images/", "/private/")):
@@ -163,7 +163,7 @@ class Emulator(BaseHTTPRequestHandler):
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Emulator)
     srv.lock = threading.Lock()
-    srv.log, srv.api_params, srv.agents, srv.pages = [], [], set(), {}
+    srv.log, srv.api_params, srv.agents, srv.pages, srv.robots = [], [], set(), {}, ROBOTS
     srv.base = f"http://127.0.0.1:{srv.server_address[1]}"
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -378,3 +378,18 @@ def test_state_log_survives_a_cut_line_and_retries_transient_failures(server, tm
     assert sorted(read_manifest(out)["url"]) == [f"{b}/images/hercules_2.jpg", f"{b}/images/hercules_3.jpg"]
     lines = (out / STATE_FILE).read_text().splitlines()
     assert all(json.loads(line) for line in lines[3:])  # new events start on their own line
+
+
+def test_pacer_spaces_requests_per_host_and_robots_crawl_delay(server):
+    import time
+
+    pacer = HostPacer(0.05)
+    start = time.monotonic()
+    for _ in range(4):
+        pacer.wait("http://a.example/x")
+    pacer.wait("http://b.example/x")  # another host does not wait for a.example
+    assert 0.15 <= time.monotonic() - start < 1.0
+    server.robots = "User-agent: web2sky-bench\nCrawl-delay: 2\nDisallow: /private/\n\nUser-agent: *\nDisallow: /\n"
+    robots = RobotsPolicy(HttpClient(backoff=0.01))
+    assert robots.delay(server.base + "/images/a.jpg") == 2.0  # our own group, not '*', applies
+    assert not robots.allowed(server.base + "/private/a.jpg") and robots.allowed(server.base + "/images/a.jpg")
