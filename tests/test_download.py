@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from httpfault import FaultServer
 from PIL import Image
 
-from httpfault import FaultServer
 from web2sky_bench.acquire.download import download_dataset, downloads_dir
 from web2sky_bench.cli import main
 from web2sky_bench.errors import Web2SkyError

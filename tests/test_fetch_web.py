@@ -9,9 +9,9 @@ import json
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from httpfault import FaultServer
 from PIL import Image
 
-from httpfault import FaultServer
 from web2sky_bench.acquire.fetch_web import STATS_FILE, fetch_web, robots_disallowed
 from web2sky_bench.cli import main
 from web2sky_bench.errors import Web2SkyError

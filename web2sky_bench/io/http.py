@@ -264,7 +264,7 @@ class HttpClient:
             with self._slots.hold(host):
                 resp = self._send(url, stream=True, **kwargs)
                 try:
-                    resp._content = self._read_body(resp, url, max_bytes)  # noqa: SLF001
+                    resp._content = self._read_body(resp, url, max_bytes)
                 except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as exc:
                     raise _Retryable("connection", f"connection broken while reading the body: {exc}") from exc
                 finally:
