@@ -158,11 +158,29 @@ def test_download_kind_via_mirror_resumes_records_and_reuses(tmp_path):
         assert cached.with_name(cached.name + ".corrupt").read_bytes() == b"corrupted"
 
 
+@pytest.mark.slow  # generating web2sky-synth-mini takes ~25 s on 2 cores
 def test_generated_kind_dispatches_to_synth(tmp_path):
-    pytest.importorskip("web2sky_bench.synth", reason="needs the synth area (merged from main)")
     result = run_cli("download", "web2sky-synth", "--root", str(tmp_path), "--size", "mini", "--seed", "0", "-q")
     assert result.exit_code == 0, result.output
     assert "web2sky-synth: generated:" in result.output
     assert read_manifest(tmp_path / "web2sky-synth-mini").shape[0] > 0
     again = run_cli("download", "web2sky-synth", "--root", str(tmp_path), "-q")
     assert "present" in again.output
+
+
+def test_manual_archive_in_an_importer_format(tmp_path):
+    """A FGSC-23 archive (with a top folder) is extracted and cut by the importers' fgsc23 format."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fgsc23_data", Path(__file__).parent / "data/fgsc23/data.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    expected = gen.generate(tmp_path / "src" / "FGSC-23")
+    arc = tmp_path / "FGSC-23.tar.gz"
+    with tarfile.open(arc, "w:gz") as tf:
+        tf.add(tmp_path / "src" / "FGSC-23", arcname="FGSC-23")
+    summary = download_dataset("fgsc23", root=tmp_path / "d", archive=arc, quiet=True)
+    assert summary.action == "imported"
+    frame = read_manifest(tmp_path / "d" / "fgsc23")
+    assert len(frame) == sum(e["kept"] for e in expected) == summary.files
+    assert set(frame["category"]) == {e["category"] for e in expected if e["kept"]}

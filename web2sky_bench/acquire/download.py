@@ -10,6 +10,11 @@
   password) and exit status 2; with ``--archive`` the file is verified the same
   way, safely extracted and imported.
 
+Import goes by the release's ``layout``: ``image-folder`` (this area's
+importer) or a format of :mod:`web2sky_bench.acquire.importers.registry`
+(MAR20, HRSC2016, ShipRSImageNet, DOTA, FAIR1M, FGSC-23). A layout without an
+importer (FGVC-Aircraft) is left extracted and the summary says so.
+
 Downloads and extractions live under ``$WEB2SKY_HOME/cache/downloads/<name>``;
 the dataset folder under the datasets root. A second run verifies and returns.
 """
@@ -305,6 +310,15 @@ def _extract(rel: Release, archive: Path, digest: str, force: bool) -> Path:
     return target
 
 
+def dataset_root(folder: Path) -> Path:
+    """Step into an archive's single top folder(s): ``x/MAR20/`` -> ``x/MAR20`` when it is all there is."""
+    while True:
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(entries) != 1 or not entries[0].is_dir():
+            return folder
+        folder = entries[0]
+
+
 def _fetch_and_import(rel, root, archive, mirror, force, view, class_map, quiet, client) -> DownloadSummary:
     recorded = _read_checksums(rel.name)
     transferred = 0
@@ -340,9 +354,17 @@ def _fetch_and_import(rel, root, archive, mirror, force, view, class_map, quiet,
         summary.action = "imported"
         summary.checksums = notes + summary.checksums
         return summary
+    from web2sky_bench.acquire.importers.registry import FORMATS, import_dataset
+
+    src = extracted[0] if len(extracted) == 1 else extracted[0].parent
+    if layout in FORMATS:
+        import_dataset(layout, dataset_root(src), out, quiet=quiet, force=True, name=rel.name)
+        summary = _verify_folder(rel.name, out, full=False)
+        summary.action = "imported"
+        summary.checksums = notes + summary.checksums
+        return summary
     files = sum(1 for d in extracted for p in d.rglob("*") if p.is_file() and p.name != EXTRACT_MARK)
     nbytes = sum(p.stat().st_size for d in extracted for p in d.rglob("*") if p.is_file())
-    src = extracted[0] if len(extracted) == 1 else extracted[0].parent
     return DownloadSummary(
         rel.name, "downloaded and extracted" if transferred else "extracted", src, files, nbytes,
         checksums=notes,
