@@ -77,6 +77,7 @@ def test_manual_archive_import_then_idempotent_then_verify(tmp_path):
 
     verified = run_cli("download", "web2sky-ship", "--root", str(root), "--verify-only")
     assert verified.exit_code == 0 and "every image sha256 verified" in verified.output
+    assert "ship.zip: sha256 matches the one recorded" in verified.output
 
     victim = root / "web2sky-ship" / frame["path"].iloc[0]
     victim.write_bytes(b"bit rot")

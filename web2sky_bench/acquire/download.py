@@ -191,6 +191,16 @@ def _verify(rel: Release, root) -> DownloadSummary:
             continue
         notes.append(_check_file(rel, f.name, path, f.sha256, f.size, recorded, record=False))
         files, total = files + 1, total + path.stat().st_size
+    listed = {f.name for f in rel.files}
+    for label, entry in sorted(recorded.items()):  # archives given with --archive
+        path = Path(entry.get("path", ""))
+        if label in listed or not entry.get("path"):
+            continue
+        if not path.is_file():
+            notes.append(f"{label}: the archive imported from {path} is no longer there (not checked)")
+            continue
+        notes.append(_check_file(rel, label, path, None, None, recorded, record=False))
+        files, total = files + 1, total + path.stat().st_size
     folder = dataset_dir(rel.name, root)
     if (folder / MANIFEST_FILE).is_file():
         summary = _verify_folder(rel.name, folder)
@@ -235,8 +245,8 @@ def _check_file(rel: Release, label: str, path: Path, sha256: str | None, size: 
     if known:
         return f"{label}: sha256 matches the one recorded on first download ({digest[:16]}...)"
     if record:
-        recorded[label] = {"sha256": digest, "size": nbytes, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                     time.gmtime())}
+        recorded[label] = {"sha256": digest, "size": nbytes, "path": str(path.resolve()),
+                           "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         write_json(downloads_dir(rel.name) / CHECKSUMS_FILE, recorded)
     return (f"{label}: no checksum in the registry; computed sha256 {digest} ({nbytes} bytes), "
             f"recorded in {downloads_dir(rel.name) / CHECKSUMS_FILE}")
