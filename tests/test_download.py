@@ -116,47 +116,83 @@ def test_changed_archive_is_caught_by_recorded_checksum(tmp_path):
 
 
 def _fgvc_tar() -> bytes:
+    """A tiny FGVC-Aircraft 2013b: two mapped variants, one the taxonomy does not list."""
     buf = io.BytesIO()
+    members = {
+        "fgvc-aircraft-2013b/data/images/0001.jpg": _jpeg(1),
+        "fgvc-aircraft-2013b/data/images/0002.jpg": _jpeg(2),
+        "fgvc-aircraft-2013b/data/images/0003.jpg": _jpeg(3),
+        "fgvc-aircraft-2013b/data/images_variant_train.txt": b"0001 F-16A/B\n0003 DC-3\n",
+        "fgvc-aircraft-2013b/data/images_variant_test.txt": b"0002 737-800\n",
+    }
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in {
-            "fgvc-aircraft-2013b/data/images/0001.jpg": _png(1),
-            "fgvc-aircraft-2013b/data/images_variant_train.txt": b"0001 F-16A/B\n",
-        }.items():
+        for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
-def test_download_kind_via_mirror_resumes_records_and_reuses(tmp_path):
+def _jpeg(i: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (30 + i, 20), (i * 40, 10, 10)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_download_kind_via_mirror_resumes_imports_and_reuses(tmp_path):
+    from web2sky_bench.io.http import HttpClient
+
     body = _fgvc_tar()
     with FaultServer() as srv:
         srv.add("/mirror/fgvc-aircraft-2013b.tar.gz", body, faults=["truncate:200", "503"],
                 content_type="application/gzip")
-        from web2sky_bench.io.http import HttpClient
-
         client = HttpClient(backoff=0.01, timeout=(2, 2))
         first = download_dataset("fgvc-aircraft", root=tmp_path, mirror=srv.url("/mirror/"), quiet=True,
                                  client=client)
-        assert first.action == "downloaded and extracted" and first.files == 2
+        assert first.action == "downloaded and imported" and first.files == 2
         assert "computed sha256 " + hashlib.sha256(body).hexdigest() in first.format()
-        assert "web2sky-bench import fgvc-aircraft" in first.format()
         assert any(r and r.startswith("bytes=") for _, r, _ in srv.log)  # resumed after the truncation
+        frame = read_manifest(tmp_path / "fgvc-aircraft").set_index("image_id")
+        assert frame.loc["fgvc-aircraft-0001", ["category", "split", "view"]].tolist() == ["f-16", "train", "web"]
+        assert frame.loc["fgvc-aircraft-0002", "category"] == "boeing-737"
+
         n = len(srv.log)
-        second = download_dataset("fgvc-aircraft", root=tmp_path, mirror=srv.url("/mirror/"), quiet=True,
-                                  client=client)
-        assert len(srv.log) == n and second.action == "extracted"  # nothing fetched again
-        assert "matches the one recorded" in second.format()
+        second = download_dataset("fgvc-aircraft", root=tmp_path, mirror=srv.url("/mirror/"), client=client)
+        assert len(srv.log) == n and second.action == "present"  # nothing fetched again
         verify = download_dataset("fgvc-aircraft", root=tmp_path, verify_only=True)
-        assert verify.action == "verified"
+        assert verify.action == "verified" and "matches the one recorded" in verify.format()
+
         cached = downloads_dir("fgvc-aircraft") / "fgvc-aircraft-2013b.tar.gz"
         cached.write_bytes(b"corrupted")
         with pytest.raises(Web2SkyError, match="checksum mismatch"):
             download_dataset("fgvc-aircraft", root=tmp_path, verify_only=True)
-        third = download_dataset("fgvc-aircraft", root=tmp_path, mirror=srv.url("/mirror/"), quiet=True,
-                                 client=client)
-        assert cached.read_bytes() == body and third.action == "downloaded and extracted"
-        assert cached.with_name(cached.name + ".corrupt").read_bytes() == b"corrupted"
+        third = download_dataset("fgvc-aircraft", root=tmp_path, mirror=srv.url("/mirror/"), force=True,
+                                 quiet=True, client=client)
+        assert cached.read_bytes() == body and third.action == "downloaded and imported"
+
+
+def test_download_kind_all_mirrors_failing(tmp_path, monkeypatch):
+    import dataclasses
+
+    import web2sky_bench.acquire.download as download_mod
+    from web2sky_bench.acquire.releases import ReleaseFile, get_release
+    from web2sky_bench.io.http import HttpClient
+
+    rel = get_release("fgvc-aircraft")  # drop the real URL: tests never touch the network
+    offline = dataclasses.replace(rel, files=(ReleaseFile(rel.files[0].name),))
+    monkeypatch.setattr(download_mod, "get_release", lambda name: offline)
+    with FaultServer() as srv:
+        srv.add("/m/fgvc-aircraft-2013b.tar.gz", b"x", faults=["500"] * 20)
+        other = srv.add("/other/fgvc-aircraft-2013b.tar.gz", b"x", faults=["404"])
+        client = HttpClient(retries=1, backoff=0.01, timeout=(1, 1))
+        with pytest.raises(Web2SkyError, match="no URL for fgvc-aircraft-2013b.tar.gz; pass --mirror"):
+            download_dataset("fgvc-aircraft", root=tmp_path, quiet=True, client=client)
+        with pytest.raises(Web2SkyError, match="HTTP 404"):
+            download_dataset("fgvc-aircraft", root=tmp_path, mirror=other, quiet=True, client=client)
+        with pytest.raises(Web2SkyError, match="could not download fgvc-aircraft-2013b.tar.gz from any mirror"):
+            download_dataset("fgvc-aircraft", root=tmp_path, mirror=srv.url("/m/"), quiet=True, client=client)
+    assert not (tmp_path / "fgvc-aircraft").exists()
+    assert not (downloads_dir("fgvc-aircraft") / "fgvc-aircraft-2013b.tar.gz").exists()
 
 
 @pytest.mark.slow  # generating web2sky-synth-mini takes ~25 s on 2 cores

@@ -12,8 +12,8 @@
 
 Import goes by the release's ``layout``: ``image-folder`` (this area's
 importer) or a format of :mod:`web2sky_bench.acquire.importers.registry`
-(MAR20, HRSC2016, ShipRSImageNet, DOTA, FAIR1M, FGSC-23). A layout without an
-importer (FGVC-Aircraft) is left extracted and the summary says so.
+(MAR20, HRSC2016, ShipRSImageNet, DOTA, FAIR1M, FGSC-23) or FGVC-Aircraft
+(:mod:`web2sky_bench.acquire.fgvc_aircraft`).
 
 Downloads and extractions live under ``$WEB2SKY_HOME/cache/downloads/<name>``;
 the dataset folder under the datasets root. A second run verifies and returns.
@@ -42,13 +42,12 @@ class DownloadSummary:
     """What a ``download`` run did; :meth:`format` is the closing summary."""
 
     name: str
-    action: str  # generated, downloaded, imported, present, verified, extracted
+    action: str  # generated, downloaded and imported, imported, present, verified
     path: Path | None = None
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
     checksums: list[str] = field(default_factory=list)
-    next_step: str | None = None
 
     def format(self) -> str:
         """The closing summary: files, bytes, time and checksum status."""
@@ -57,8 +56,6 @@ class DownloadSummary:
             + (f" -> {self.path}" if self.path else "")
         ]
         lines += [f"  checksum: {c}" for c in self.checksums]
-        if self.next_step:
-            lines.append(f"  next: {self.next_step}")
         return "\n".join(lines)
 
 
@@ -262,7 +259,7 @@ def _mirror_urls(f: ReleaseFile, mirror: str | None) -> list[str]:
     return urls
 
 
-def _fetch(rel: Release, mirror, force, quiet, client) -> tuple[list[Path], list[str], int]:
+def _fetch(rel: Release, mirror, force, quiet, client) -> tuple[list[tuple[Path, str]], list[str], int]:
     from web2sky_bench.io.http import HttpClient, HttpError
 
     if not rel.files:
@@ -291,7 +288,7 @@ def _fetch(rel: Release, mirror, force, quiet, client) -> tuple[list[Path], list
             transferred += res.downloaded
             notes.append(_check_file(rel, f.name, dest, f.sha256, f.size, recorded, record=True,
                                      digest=res.sha256))
-            paths.append(dest)
+            paths.append((dest, res.sha256))
     finally:
         if own:
             client.close()
@@ -349,35 +346,32 @@ def _fetch_and_import(rel, root, archive, mirror, force, view, class_map, quiet,
                            record=True, digest=digest)
         archives, notes = [(archive, digest)], [note]
     else:
-        paths, notes, transferred = _fetch(rel, mirror, force, quiet, client)
-        archives = [(p, file_sha256(p)) for p in paths]
+        archives, notes, transferred = _fetch(rel, mirror, force, quiet, client)
     extracted = [_extract(rel, path, digest, force) for path, digest in archives]
-    layout = rel.extra.get("layout")
+    src = extracted[0] if len(extracted) == 1 else extracted[0].parent
     out = dataset_dir(rel.name, root)
+    _import(rel, src, out, view, class_map, quiet)
+    summary = _verify_folder(rel.name, out, full=False)
+    summary.action = "downloaded and imported" if transferred else "imported"
+    summary.checksums = notes + summary.checksums
+    return summary
+
+
+def _import(rel: Release, src: Path, out: Path, view, class_map, quiet: bool) -> None:
+    """Build the dataset folder ``out`` from the extracted release by its layout."""
+    from web2sky_bench.acquire.importers.registry import FORMATS, import_dataset
+
+    layout = rel.extra.get("layout")
     if layout == "image-folder":
         from web2sky_bench.acquire.importers.image_folder import import_image_folder
 
-        src = extracted[0] if len(extracted) == 1 else extracted[0].parent
         import_image_folder(src, out, name=rel.name, source=rel.name, view=view, class_map=class_map,
                             link=True, force=True, quiet=quiet)
-        summary = _verify_folder(rel.name, out, full=False)
-        summary.action = "imported"
-        summary.checksums = notes + summary.checksums
-        return summary
-    from web2sky_bench.acquire.importers.registry import FORMATS, import_dataset
+    elif layout == "fgvc-aircraft":
+        from web2sky_bench.acquire.fgvc_aircraft import import_fgvc_aircraft
 
-    src = extracted[0] if len(extracted) == 1 else extracted[0].parent
-    if layout in FORMATS:
+        import_fgvc_aircraft(src, out, name=rel.name, link=True, force=True, quiet=quiet)
+    elif layout in FORMATS:
         import_dataset(layout, dataset_root(src), out, quiet=quiet, force=True, name=rel.name)
-        summary = _verify_folder(rel.name, out, full=False)
-        summary.action = "imported"
-        summary.checksums = notes + summary.checksums
-        return summary
-    files = sum(1 for d in extracted for p in d.rglob("*") if p.is_file() and p.name != EXTRACT_MARK)
-    nbytes = sum(p.stat().st_size for d in extracted for p in d.rglob("*") if p.is_file())
-    return DownloadSummary(
-        rel.name, "downloaded and extracted" if transferred else "extracted", src, files, nbytes,
-        checksums=notes,
-        next_step=(f"convert it with the '{layout}' importer: web2sky-bench import {layout} {src} --out {out}"),
-    )
-
+    else:
+        raise Web2SkyError(f"{rel.name}: no importer for layout {layout!r}; the release is extracted at {src}")
