@@ -152,6 +152,7 @@ def test_download_kind_via_mirror_resumes_imports_and_reuses(tmp_path):
         assert first.action == "downloaded and imported" and first.files == 2
         assert "computed sha256 " + hashlib.sha256(body).hexdigest() in first.format()
         assert any(r and r.startswith("bytes=") for _, r, _ in srv.log)  # resumed after the truncation
+        assert "resumed at 200 B" in first.format()
         frame = read_manifest(tmp_path / "fgvc-aircraft").set_index("image_id")
         assert frame.loc["fgvc-aircraft-0001", ["category", "split", "view"]].tolist() == ["f-16", "train", "web"]
         assert frame.loc["fgvc-aircraft-0002", "category"] == "boeing-737"

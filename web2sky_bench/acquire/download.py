@@ -48,6 +48,7 @@ class DownloadSummary:
     bytes: int = 0
     seconds: float = 0.0
     checksums: list[str] = field(default_factory=list)
+    transfers: list[str] = field(default_factory=list)
 
     def format(self) -> str:
         """The closing summary: files, bytes, time and checksum status."""
@@ -55,6 +56,7 @@ class DownloadSummary:
             f"{self.name}: {self.action}: {self.files} file(s), {_human(self.bytes)} in {self.seconds:.1f} s"
             + (f" -> {self.path}" if self.path else "")
         ]
+        lines += [f"  transfer: {t}" for t in self.transfers]
         lines += [f"  checksum: {c}" for c in self.checksums]
         return "\n".join(lines)
 
@@ -259,14 +261,14 @@ def _mirror_urls(f: ReleaseFile, mirror: str | None) -> list[str]:
     return urls
 
 
-def _fetch(rel: Release, mirror, force, quiet, client) -> tuple[list[tuple[Path, str]], list[str], int]:
+def _fetch(rel: Release, mirror, force, quiet, client) -> tuple[list[tuple[Path, str]], list[str], list[str]]:
     from web2sky_bench.io.http import HttpClient, HttpError
 
     if not rel.files:
         raise Web2SkyError(f"{rel.name}: the registry lists no files to download")
     own = client is None
     client = client or HttpClient()
-    paths, notes, transferred = [], [], 0
+    paths, notes, transfers = [], [], []
     recorded = _read_checksums(rel.name)
     try:
         for f in rel.files:
@@ -285,14 +287,18 @@ def _fetch(rel: Release, mirror, force, quiet, client) -> tuple[list[tuple[Path,
                     errors.append(f"{url}: {exc}")
             else:
                 raise Web2SkyError(f"could not download {f.name} from any mirror:\n  " + "\n  ".join(errors))
-            transferred += res.downloaded
+            if res.skipped:
+                transfers.append(f"{f.name}: already downloaded")
+            else:
+                resumed = f", resumed at {_human(res.resumed_from)}" if res.resumed_from else ""
+                transfers.append(f"{f.name}: {_human(res.downloaded)} from {url}{resumed}")
             notes.append(_check_file(rel, f.name, dest, f.sha256, f.size, recorded, record=True,
                                      digest=res.sha256))
             paths.append((dest, res.sha256))
     finally:
         if own:
             client.close()
-    return paths, notes, transferred
+    return paths, notes, transfers
 
 
 def _extract(rel: Release, archive: Path, digest: str, force: bool) -> Path:
@@ -328,7 +334,7 @@ def dataset_root(folder: Path) -> Path:
 
 def _fetch_and_import(rel, root, archive, mirror, force, view, class_map, quiet, client) -> DownloadSummary:
     recorded = _read_checksums(rel.name)
-    transferred = 0
+    transfers: list[str] = []
     if archive is not None:
         archive = Path(archive).expanduser()
         if not archive.is_file():
@@ -346,14 +352,16 @@ def _fetch_and_import(rel, root, archive, mirror, force, view, class_map, quiet,
                            record=True, digest=digest)
         archives, notes = [(archive, digest)], [note]
     else:
-        archives, notes, transferred = _fetch(rel, mirror, force, quiet, client)
+        archives, notes, transfers = _fetch(rel, mirror, force, quiet, client)
     extracted = [_extract(rel, path, digest, force) for path, digest in archives]
     src = extracted[0] if len(extracted) == 1 else extracted[0].parent
     out = dataset_dir(rel.name, root)
     _import(rel, src, out, view, class_map, quiet)
     summary = _verify_folder(rel.name, out, full=False)
-    summary.action = "downloaded and imported" if transferred else "imported"
+    fetched = any(not t.endswith("already downloaded") for t in transfers)
+    summary.action = "downloaded and imported" if fetched else "imported"
     summary.checksums = notes + summary.checksums
+    summary.transfers = transfers
     return summary
 
 
