@@ -88,6 +88,7 @@ class _Retryable(Exception):
         self.detail = detail
         self.status = status
         self.wait = wait
+        self.progressed = False  # set when bytes were kept for a resume: not counted as a strike
 
 
 class _HostSlots:
@@ -228,8 +229,8 @@ class HttpClient:
             try:
                 return attempt_fn()
             except _Retryable as exc:
-                if getattr(exc, "progressed", False):
-                    failures = 0  # a resumed transfer moved forward: not a strike
+                if exc.progressed:
+                    failures = 0  # a resumed transfer moved forward
                 if failures >= self.retries:
                     raise HttpError(
                         f"giving up on {url} after {failures + 1} attempt(s): {exc.detail}",
