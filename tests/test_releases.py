@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from conftest import make_image_dataset
+
 from web2sky_bench.acquire.releases import is_present, load_registry
 from web2sky_bench.manifest import new_rows, write_card, write_manifest
 

@@ -144,7 +144,9 @@ def _generated(rel, root, size, seed, force, verify_only, quiet) -> DownloadSumm
 def _verify_folder(name: str, folder: Path, full: bool = True) -> DownloadSummary:
     """Check a dataset folder: card vs manifest checksum, every file present (and its sha256 if ``full``)."""
     if not (folder / MANIFEST_FILE).is_file():
-        raise Web2SkyError(f"{name} is not on disk ({folder} has no {MANIFEST_FILE}); run: web2sky-bench download {name}")
+        raise Web2SkyError(
+            f"{name} is not on disk ({folder} has no {MANIFEST_FILE}); run: web2sky-bench download {name}"
+        )
     card = read_card(folder)
     manifest_sha = file_sha256(folder / MANIFEST_FILE)
     if card.get("manifest_sha256") not in (None, manifest_sha):
@@ -154,7 +156,7 @@ def _verify_folder(name: str, folder: Path, full: bool = True) -> DownloadSummar
         )
     frame = read_manifest(folder)
     missing, bad, total = [], [], 0
-    for rel_path, sha in zip(frame["path"], frame["sha256"]):
+    for rel_path, sha in zip(frame["path"], frame["sha256"], strict=True):
         path = folder / rel_path
         if not path.is_file():
             missing.append(rel_path)
