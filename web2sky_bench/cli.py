@@ -588,3 +588,41 @@ def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained,
     path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
     click.echo(results_table(entry))
     click.echo(f"entry: {path}")
+# --- synth ---
+
+
+@main.group("synth")
+def synth_group() -> None:
+    """The synthetic web2sky-synth benchmark and its tiny VLM (synth-clip)."""
+
+
+@synth_group.command("train-vlm")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Checkpoint path (default: the packaged web2sky_bench/synth/weights/synth-clip.pt).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the training images and the run.")
+@click.option("--per-view", type=int, default=100, show_default=True, help="Training images per category and view.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=3e-3, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True, help="torch threads for training.")
+@quiet_option
+def synth_train_vlm(out, seed, per_view, epochs, batch_size, lr, threads, quiet) -> None:
+    """Train synth-clip contrastively on synthetic web + aerial images and captions (CPU)."""
+    from web2sky_bench.synth.vlm import train_synth_clip
+
+    summary = train_synth_clip(out=out, seed=seed, per_view=per_view, epochs=epochs, batch_size=batch_size,
+                               lr=lr, threads=threads, quiet=quiet)
+    click.echo(f"wrote {summary['path']} ({summary['bytes'] / 1e6:.1f} MB) in {summary['total_s']:.0f} s")
+    click.echo(f"sha256 {summary['sha256']}")
+
+
+@synth_group.command("preview")
+@click.option("--out", type=click.Path(dir_okay=False), default="web2sky-synth-preview.png", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--per-view", type=int, default=3, show_default=True, help="Samples per category and view.")
+@quiet_option
+def synth_preview(out, seed, per_view, quiet) -> None:
+    """Write a contact sheet: per category, web and aerial samples."""
+    from web2sky_bench.synth.preview import make_preview
+
+    click.echo(f"wrote {make_preview(out, seed=seed, per_view=per_view, quiet=quiet)}")
