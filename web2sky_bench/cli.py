@@ -143,6 +143,7 @@ def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report
 @click.option("--radius", type=click.IntRange(0, 64), default=8, show_default=True,
               help="Largest Hamming distance between near-duplicate hashes.")
 @click.option("--flip", is_flag=True, help="Also match mirrored copies (hash of the mirrored image).")
+@click.option("--crops", is_flag=True, help="Also match copies cropped by up to 10% (nine crop hashes per image).")
 @click.option("--exact", is_flag=True,
               help="Decode every pixel: hash values identical to imagehash (default: faster JPEG draft decode).")
 @click.option("--hash", "hash_kind", type=click.Choice(["phash", "dhash"]), default="phash", show_default=True)
@@ -152,13 +153,13 @@ def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report
               help="Report JSON (default: DATASET/reports/dedup.json).")
 @click.option("--workers", type=int, default=None, help="Worker processes for hashing (default: up to 2).")
 @quiet_option
-def dedup_cmd(dataset, root, radius, flip, exact, hash_kind, method, report, workers, quiet) -> None:
+def dedup_cmd(dataset, root, radius, flip, crops, exact, hash_kind, method, report, workers, quiet) -> None:
     """Find exact and near-duplicate images; write `phash`, `dup_group` and a pairs report."""
     from web2sky_bench.curate.dedup import dedup_dataset
 
-    result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, exact=exact, hash_kind=hash_kind,
+    result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, exact=exact, hash_kind=hash_kind,
                            method=method, report=report, workers=workers, quiet=quiet)
-    kinds = {k: int((result.pairs.kind == k).sum()) for k in ("exact", "near", "flip")}
+    kinds = {k: int((result.pairs.kind == k).sum()) for k in ("exact", "near", "crop", "flip")}
     n_groups = result.frame["dup_group"].nunique()
     grouped = int(result.frame["dup_group"].notna().sum())
     click.echo(f"{len(result.frame)} images: {n_groups} duplicate groups covering {grouped} images")
