@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,21 +38,27 @@ from web2sky_bench.curate import dedup, hashing, search  # noqa: E402
 
 
 # ---------------------------------------------------------------- images
+_NOISE: dict[tuple[int, int], Image.Image] = {}
+
+
 def photo(width: int, height: int, seed: int) -> Image.Image:
-    """A photo-like image: smooth colour field, shapes, a horizon, sensor noise."""
+    """A photo-like image: smooth colour field, soft-edged shapes, sensor noise."""
     rng = np.random.default_rng(seed)
+    sw, sh = width // 4, height // 4  # drawn small, upscaled: soft edges at little cost
     field = rng.uniform(0, 255, (4, 5, 3)).astype(np.uint8)
-    image = Image.fromarray(field, "RGB").resize((width, height), Image.Resampling.BICUBIC)
+    image = Image.fromarray(field, "RGB").resize((sw, sh), Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(6, 16))):
-        x0, y0 = rng.uniform(-0.1, 1.0) * width, rng.uniform(-0.1, 1.0) * height
-        w, h = rng.uniform(0.05, 0.5) * width, rng.uniform(0.05, 0.5) * height
+        x0, y0 = rng.uniform(-0.1, 1.0) * sw, rng.uniform(-0.1, 1.0) * sh
+        w, h = rng.uniform(0.05, 0.5) * sw, rng.uniform(0.05, 0.5) * sh
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         shape = [x0, y0, x0 + w, y0 + h]
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(shape, fill=colour)
-    image = image.filter(ImageFilter.GaussianBlur(1.5))
-    noise = Image.effect_noise((width, height), 10).convert("RGB")
-    return Image.blend(image, noise, 0.08)
+    image = image.resize((width, height), Image.Resampling.BICUBIC)
+    if (width, height) not in _NOISE:
+        _NOISE[(width, height)] = Image.effect_noise((width, height), 40).convert("RGB")
+    noise = _NOISE[(width, height)].transpose(Image.Transpose.ROTATE_180) if seed % 2 else _NOISE[(width, height)]
+    return Image.blend(image, noise, 0.06)
 
 
 def make_folder(folder: Path, n: int, size=(1024, 768), seed: int = 0, quality: int = 88) -> list[Path]:
@@ -72,7 +78,7 @@ def _imagehash_one(path: str) -> str:
     return str(imagehash.phash(Image.open(path)))
 
 
-def part_a(workdir: Path, n_images: int) -> dict:
+def part_a(workdir: Path, n_images: int, repeats: int = 2) -> dict:
     """Hashing throughput, ours against PIL + imagehash, same folder, same run."""
     t0 = time.perf_counter()
     paths = make_folder(workdir / "jpegs", n_images)
@@ -81,28 +87,34 @@ def part_a(workdir: Path, n_images: int) -> dict:
         p.read_bytes()
     size_mb = sum(p.stat().st_size for p in paths) / 1e6
     strs = [str(p) for p in paths]
-    runs = {}
-
-    t = time.perf_counter()
-    ref = [_imagehash_one(p) for p in strs]
-    runs["imagehash, 1 process"] = time.perf_counter() - t
-    t = time.perf_counter()
-    with ProcessPoolExecutor(2) as pool:
-        ref2 = list(pool.map(_imagehash_one, strs, chunksize=32))
-    runs["imagehash, 2 processes"] = time.perf_counter() - t
-    assert ref2 == ref
+    runs: dict[str, float] = {}
     results = {}
-    for label, exact, workers in (("ours fast, 2 workers", False, 2), ("ours fast, 1 worker", False, 1),
-                                  ("ours --exact, 2 workers", True, 2)):
+
+    def timed(label: str, fn) -> None:
         t = time.perf_counter()
-        results[label] = hashing.hash_files(paths, exact=exact, workers=workers, quiet=True)
-        runs[label] = time.perf_counter() - t
+        value = fn()
+        runs[label] = min(runs.get(label, float("inf")), time.perf_counter() - t)
+        results[label] = value
+
+    def imagehash_2proc():
+        with ProcessPoolExecutor(2) as pool:
+            return list(pool.map(_imagehash_one, strs, chunksize=32))
+
+    for _ in range(repeats):  # interleaved rounds, best time of each: fair on a shared machine
+        timed("imagehash, 1 process", lambda: [_imagehash_one(p) for p in strs])
+        timed("imagehash, 2 processes", imagehash_2proc)
+        for label, exact, workers in (("ours fast, 2 workers", False, 2), ("ours fast, 1 worker", False, 1),
+                                      ("ours --exact, 2 workers", True, 2)):
+            timed(label, lambda exact=exact, workers=workers: hashing.hash_files(
+                paths, exact=exact, workers=workers, quiet=True))
+    ref = results["imagehash, 1 process"]
+    assert results["imagehash, 2 processes"] == ref
     exact_hex = hashing.to_hex(results["ours --exact, 2 workers"].hashes)
     fast = results["ours fast, 2 workers"].hashes
     dist = search.popcount(fast ^ results["ours --exact, 2 workers"].hashes)
     base = runs["imagehash, 1 process"]
     out = {
-        "images": len(paths), "size": "1024x768", "folder_mb": round(size_mb, 1), "generate_s": round(gen_s, 1),
+        "images": len(paths), "size": "1024x768", "repeats": repeats, "folder_mb": round(size_mb, 1), "generate_s": round(gen_s, 1),
         "seconds": {k: round(v, 2) for k, v in runs.items()},
         "images_per_s": {k: round(len(paths) / v, 1) for k, v in runs.items()},
         "speedup_vs_imagehash_1proc": {k: round(base / v, 2) for k, v in runs.items()},
@@ -134,7 +146,7 @@ def planted_hashes(n: int, seed: int = 0, planted_fraction: float = 0.01) -> np.
 def search_one(n: int, method: str, radius: int) -> dict:
     """Run one search in this process (called in a fresh subprocess by part_b)."""
     h = planted_hashes(n)
-    if method == "imagededup":
+    if method == "imagededup":  # its default search (brute_force_cython), 2 workers
         from imagededup.methods import PHash
 
         mapping = {str(i): f"{int(v):016x}" for i, v in enumerate(h)}
@@ -152,14 +164,16 @@ def search_one(n: int, method: str, radius: int) -> dict:
     return {"n": n, "method": method, "seconds": round(seconds, 2), "pairs": pairs, "peak_rss_mb": round(peak)}
 
 
-def part_b(sizes: list[int], radius: int, imagededup_path: str | None, cap_s: int) -> list[dict]:
+def part_b(sizes: list[int], radius: int, imagededup_path: str | None, cap_s: int,
+           imagededup_max_n: int = 100_000) -> list[dict]:
     """Each (N, method) in its own process with a time cap."""
     rows = []
     for n in sizes:
-        methods = ["auto"] + (["brute"] if n <= 100_000 else []) + (["imagededup"] if imagededup_path else [])
+        methods = ["auto"] + (["brute"] if n <= 100_000 else [])
+        methods += ["imagededup"] if imagededup_path and n <= imagededup_max_n else []
         for method in methods:
             env = dict(os.environ)
-            if method == "imagededup":
+            if method == "imagededup":  # its default search (brute_force_cython), 2 workers
                 env["PYTHONPATH"] = os.pathsep.join(filter(None, [imagededup_path, env.get("PYTHONPATH")]))
             cmd = [sys.executable, __file__, "--search-one", str(n), method, str(radius)]
             try:

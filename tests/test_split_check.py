@@ -146,3 +146,24 @@ def test_check_reports_files_counts_and_manifest_errors(dataset):
     broken.to_parquet(dataset / "manifest.parquet")
     result = CliRunner().invoke(main, ["check", str(dataset), "-q"])
     assert result.exit_code == 1 and "FAIL manifest" in result.output
+
+
+def test_split_reruns_dedup_with_recorded_settings(dataset):
+    from PIL import Image, ImageOps
+
+    from web2sky_bench.curate import dedup
+
+    dedup.dedup_dataset(dataset, flip=True, workers=1, quiet=True)
+    assert manifest.read_card(dataset)["dedup"]["flip"] is True
+    frame = manifest.read_manifest(dataset)
+    victim = frame.iloc[0]
+    image = ImageOps.mirror(Image.open(dataset / victim["path"]).convert("RGB"))
+    row = _row(dataset, "mirrored", "aerial", victim["category"], victim["super_category"], "unassigned", image)
+    manifest.write_manifest(pd.concat([frame, manifest.new_rows([row])], ignore_index=True), dataset)
+    result = split.split_dataset(dataset, seed=1, quiet=True)
+    assert result.deduplicated
+    after = result.frame.set_index("image_id")
+    assert after.at["mirrored", "dup_group"] == after.at[victim["image_id"], "dup_group"]
+    assert after.at["mirrored", "split"] == after.at[victim["image_id"], "split"]
+    again = split.split_dataset(dataset, seed=1, quiet=True)
+    assert not again.deduplicated

@@ -145,7 +145,9 @@ def dedup_dataset(
     ``exact`` decodes every pixel (hash values identical to imagehash); the
     default fast path uses JPEG draft decoding. ``crops`` also matches copies
     cropped by up to 10 % (nine crop hashes per image, searched together). With ``hash_kind="dhash"`` the
-    search runs on dHash and the ``phash`` column is left as it was.
+    search runs on dHash and the ``phash`` column is left as it was. The
+    settings are recorded in ``dataset.json`` (``dedup``) so that ``split``
+    can rerun the same detection.
     """
     folder = dataset_mod.resolve(dataset, root)
     frame = read_manifest(folder)
@@ -174,7 +176,8 @@ def dedup_dataset(
         hexes = hashing.to_hex(hashed.hashes)
         frame["phash"] = [h if good else None for h, good in zip(hexes, hashed.ok)]
     frame["dup_group"] = pd.array([g if g >= 0 else None for g in group.tolist()], dtype="Int64")
-    dataset_mod.save(frame, folder)
+    settings = {"radius": radius, "flip": flip, "crops": crops, "exact": exact, "hash_kind": hash_kind}
+    dataset_mod.save(frame, folder, dedup=settings)
 
     ids = frame["image_id"].tolist()
     failed = {ids[i]: msg for i, msg in sorted(hashed.errors.items())}

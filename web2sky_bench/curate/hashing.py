@@ -36,7 +36,7 @@ from web2sky_bench.io import images
 
 HASH_KINDS = ("phash", "dhash")
 PHASH_SIDE = 32  # hash_size 8 x highfreq_factor 4, as imagehash
-DRAFT_SIDE = 128  # the fast path decodes JPEGs at the smallest DCT scale >= this
+DRAFT_SIDE = 64  # the fast path decodes JPEGs at the smallest DCT scale >= this
 # Crop-tolerant matching: hashes of nine crops of 95 % size on a 3x3 grid. A copy
 # cropped by up to 10 % per side-pair lies within a few pixels of one of them.
 CROP_FRACTION = 0.95

@@ -23,7 +23,8 @@ import pandas as pd
 from web2sky_bench.curate import dataset as dataset_mod
 from web2sky_bench.curate import fewshot
 from web2sky_bench.errors import Web2SkyError
-from web2sky_bench.manifest import VIEWS, read_manifest
+from web2sky_bench.curate.clean import FILE_CHECKS
+from web2sky_bench.manifest import CARD_FILE, VIEWS, read_card, read_manifest
 
 ASSIGNED = ("train", "val", "test")
 
@@ -111,6 +112,12 @@ def assign_splits(frame: pd.DataFrame, seed: int = 0, config: SplitConfig | None
     return split
 
 
+def _unhashed(frame: pd.DataFrame) -> pd.Series:
+    """Rows without a perceptual hash that ``clean`` did not find unreadable."""
+    broken = frame["issues"].map(lambda issues: bool(set(issues) & set(FILE_CHECKS)))
+    return frame["phash"].isna() & ~broken
+
+
 @dataclass
 class SplitResult:
     """The split manifest, counts per class and split, and the few-shot file."""
@@ -143,8 +150,9 @@ def split_dataset(
 ) -> SplitResult:
     """Assign splits, write the manifest, ``fewshot.json`` and the split settings in ``dataset.json``.
 
-    ``dedup``: ``"auto"`` runs near-duplicate detection first when some row
-    has no perceptual hash yet (so groups are current), ``"always"`` or
+    ``dedup``: ``"auto"`` runs near-duplicate detection first when some
+    readable row has no perceptual hash yet (so groups are current), with the
+    settings of the last ``dedup`` run (``dataset.json``); ``"always"`` or
     ``"never"``.
     """
     if dedup not in ("auto", "always", "never"):
@@ -152,11 +160,14 @@ def split_dataset(
     config = config or SplitConfig()
     folder = dataset_mod.resolve(dataset, root)
     frame = read_manifest(folder)
-    ran_dedup = dedup == "always" or (dedup == "auto" and bool(frame["phash"].isna().any()))
+    ran_dedup = dedup == "always" or (dedup == "auto" and bool(_unhashed(frame).any()))
     if ran_dedup:
         from web2sky_bench.curate.dedup import dedup_dataset
 
-        frame = dedup_dataset(folder, quiet=quiet).frame
+        settings = {}
+        if (folder / CARD_FILE).is_file():
+            settings = read_card(folder).get("dedup", {})
+        frame = dedup_dataset(folder, quiet=quiet, **settings).frame
     frame = frame.copy()
     frame["split"] = assign_splits(frame, seed, config).to_numpy()
     dataset_mod.save(frame, folder, split={"seed": seed, **asdict(config), "split_views": list(config.split_views)})
