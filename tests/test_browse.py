@@ -243,7 +243,7 @@ def test_predictions_and_mistakes_views(tiny, tmp_path):
 
 
 def test_bad_inputs_raise_actionable_errors(tiny, tmp_path):
-    from web2sky_bench.browse import build_dataset, read_predictions, resolve_dataset
+    from web2sky_bench.browse import build_dataset, launch, read_predictions, resolve_dataset
 
     with pytest.raises(Web2SkyError, match="no dataset at"):
         resolve_dataset(tmp_path / "nothing")
@@ -263,6 +263,11 @@ def test_bad_inputs_raise_actionable_errors(tiny, tmp_path):
     other = _write_dataset(tmp_path / "other")
     with pytest.raises(Web2SkyError, match="already shows"):
         build_dataset(other, name=name, quiet=True)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(Web2SkyError, match="in use; pass another --port"):
+            launch(name, port=busy.getsockname()[1])
 
 
 def test_cli_no_launch_prints_name(tiny, tmp_path):
@@ -284,6 +289,7 @@ def _get(url: str) -> tuple[int, bytes]:
         return resp.status, resp.read()
 
 
+@pytest.mark.slow  # two fresh Python processes import FiftyOne: ~15-40 s on 2 busy cores
 def test_app_answers_on_loopback_and_stops_by_pid(tiny):
     port = _free_port()
     proc = subprocess.Popen(
@@ -319,3 +325,27 @@ def test_app_answers_on_loopback_and_stops_by_pid(tiny):
             proc.wait()
         output = proc.stdout.read()
     assert "dataset: app-tiny" in output
+
+
+def test_visualization_from_precomputed_features(tiny):
+    import numpy as np
+
+    from web2sky_bench.browse import add_visualization, build_dataset
+
+    ds = build_dataset(tiny, name=_name(), quiet=True).dataset
+    ids = [r[0] for r in ROWS]
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(len(ids), 8)).astype(np.float32)
+    features[[i for i, r in enumerate(ROWS) if r[1] == "web"]] += 6.0  # a web cluster
+    key = add_visualization(ds, ids, features, method="pca")
+    results = ds.load_brain_results(key)
+    points = dict(zip(results.current_sample_ids, results.current_points.tolist()))
+    by_id = dict(zip(*ds.values(["id", "image_id"])))
+    web = [points[s][0] for s, i in by_id.items() if i.startswith("w")]
+    aerial = [points[s][0] for s, i in by_id.items() if i.startswith("a")]
+    assert len(points) == len(ids)
+    assert min(web) > max(aerial) or max(web) < min(aerial)  # the first component splits the views
+    assert add_visualization(ds, ids, features, method="tsne") == key  # replaced, not duplicated
+    assert ds.list_brain_runs() == [key]
+    with pytest.raises(Web2SkyError, match="features must be"):
+        add_visualization(ds, ids, features[:3])

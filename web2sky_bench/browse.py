@@ -448,6 +448,43 @@ def attach_predictions(
     return pred.model
 
 
+# --- embeddings ------------------------------------------------------------------
+
+
+def add_visualization(
+    ds: fo.Dataset,
+    image_ids: list[str],
+    features: np.ndarray,
+    brain_key: str = "features",
+    method: str = "tsne",
+    seed: int = 0,
+) -> str:
+    """Store a 2-D map of precomputed image features as brain run ``brain_key``; return the key.
+
+    ``features`` is (n, d), row i belonging to ``image_ids[i]``. The App's
+    Embeddings panel then shows the map (colour it by ``view`` to see web and
+    aerial clusters). Methods: ``tsne`` or ``pca`` (scikit-learn), ``umap``
+    when umap-learn is installed. An earlier run under the same key is replaced.
+    """
+    import fiftyone.brain as fob
+
+    features = np.asarray(features, dtype=np.float32)
+    if features.ndim != 2 or len(features) != len(image_ids):
+        raise Web2SkyError(f"features must be ({len(image_ids)}, d), got {features.shape}")
+    samples = ds.select_by("image_id", list(image_ids), ordered=True)
+    if len(samples) != len(image_ids):
+        raise Web2SkyError(f"{len(image_ids) - len(samples)} image_id(s) with features are not in {ds.name!r}")
+    if brain_key in ds.list_brain_runs():
+        ds.delete_brain_run(brain_key)
+    kwargs: dict[str, Any] = {}
+    if method == "tsne":  # defaults assume thousands of samples and > 50 dims
+        kwargs = {"perplexity": max(2.0, min(30.0, (len(image_ids) - 1) / 3)),
+                  "pca_dims": min(50, *features.shape)}
+    fob.compute_visualization(samples, embeddings=features, method=method, brain_key=brain_key,
+                              seed=seed, verbose=False, **kwargs)
+    return brain_key
+
+
 # --- the App -------------------------------------------------------------------
 
 
