@@ -242,6 +242,24 @@ def test_predictions_and_mistakes_views(tiny, tmp_path):
     assert _ids(ds.load_saved_view("mistakes-linear_probe")) == ["a1"]
 
 
+def test_leaderboard_entry_with_a_predictions_csv(tiny, tmp_path):
+    """An entry as `evaluate` writes it: predictions per k and seed in a CSV next to the JSON."""
+    from web2sky_bench.browse import build_dataset
+
+    lines = ["shots,seed,image_id,prediction,confidence"]
+    for shots, seed, label in (("1", 1, "f-16"), ("16", 1, "nimitz-class"), ("16", 2, "f-16"), ("all", 2, "f-16"),
+                               ("all", 1, "c-130")):
+        lines += [f"{shots},{seed},a3,{label},0.5", f"{shots},{seed},a4,{label},0.75"]
+    (tmp_path / "e1.predictions.csv").write_text("\n".join(lines) + "\n")
+    entry = tmp_path / "e1.json"
+    entry.write_text(json.dumps({"model": {"name": "cca"}, "predictions": "e1.predictions.csv"}))
+    ds = build_dataset(tiny, name=_name(), predictions=[entry], quiet=True).dataset
+    assert list(ds.info["web2sky"]["predictions"]) == ["cca k=all seed=1"]
+    assert dict(zip(*ds.exists("pred_cca_k_all_seed_1").values(["image_id", "pred_cca_k_all_seed_1.label"]))) == {
+        "a3": "c-130", "a4": "c-130"}
+    assert _ids(ds.load_saved_view("mistakes-cca_k_all_seed_1")) == ["a4"]
+
+
 def test_bad_inputs_raise_actionable_errors(tiny, tmp_path):
     from web2sky_bench.browse import build_dataset, launch, read_predictions, resolve_dataset
 

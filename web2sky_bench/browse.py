@@ -314,7 +314,23 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _from_rows(rows: list[dict], model: str, source: str, classes: list[str] | None = None) -> Predictions:
-    """Predictions from records with image_id, category (or prediction), optional confidence/logits/probs."""
+    """Predictions from records with image_id, category (or prediction), optional confidence/logits/probs.
+
+    Records with ``shots`` and ``seed`` (a leaderboard entry's predictions:
+    one run per k and seed) keep the run with the largest k and the smallest
+    seed, which is named in the model name.
+    """
+    if rows and "shots" in rows[0]:
+        runs = {(str(r["shots"]), str(r.get("seed", ""))) for r in rows}
+
+        def order(run: tuple[str, str]) -> tuple[int, float]:
+            k, seed = run
+            return (10**9 if k == "all" else int(float(k)), -float(seed) if seed else 0.0)
+
+        k, seed = max(runs, key=order)
+        rows = [r for r in rows if (str(r["shots"]), str(r.get("seed", ""))) == (k, seed)]
+        if len(runs) > 1:
+            model = f"{model} k={k} seed={seed}"
     pred = Predictions(model=model, labels={}, classes=classes, source=source)
     prob_cols = [k for k in (rows[0] if rows else {}) if k.startswith("prob_")]
     logit_cols = [k for k in (rows[0] if rows else {}) if k.startswith("logit_")]
@@ -483,6 +499,21 @@ def add_visualization(
     fob.compute_visualization(samples, embeddings=features, method=method, brain_key=brain_key,
                               seed=seed, verbose=False, **kwargs)
     return brain_key
+
+
+def add_backbone_visualization(
+    ds: fo.Dataset, dataset_dir: str | os.PathLike[str], backbone: Any, method: str = "tsne", quiet: bool = False
+) -> str:
+    """Encode (or read from the feature cache) every image with ``backbone`` and map it in 2-D.
+
+    The brain key is ``features_<backbone name>``; see :func:`add_visualization`.
+    """
+    from web2sky_bench.models.features import image_features
+
+    frame = manifest_mod.read_manifest(dataset_dir)
+    feats = image_features(backbone, dataset_dir, frame, quiet=quiet).numpy()
+    return add_visualization(ds, frame["image_id"].tolist(), feats, brain_key=f"features_{field_slug(backbone.name)}",
+                             method=method)
 
 
 # --- the App -------------------------------------------------------------------
