@@ -367,3 +367,32 @@ def test_visualization_from_precomputed_features(tiny):
     assert ds.list_brain_runs() == [key]
     with pytest.raises(Web2SkyError, match="features must be"):
         add_visualization(ds, ids, features[:3])
+
+
+def test_visualization_from_a_backbone_through_the_feature_cache(tiny, tmp_path):
+    from tests.tiny_clip import TINY_NAME, save_tiny_checkpoint
+    from web2sky_bench.browse import add_backbone_visualization, build_dataset
+    from web2sky_bench.models.backbones import load_backbone
+    from web2sky_bench.models.features import FeatureCache
+
+    ds = build_dataset(tiny, name=_name(), quiet=True).dataset
+    backbone = load_backbone(TINY_NAME, save_tiny_checkpoint(tmp_path / "clip"), "cpu")
+    key = add_backbone_visualization(ds, tiny, backbone, method="pca", quiet=True)
+    assert key == "features_web2sky_tiny_test"
+    assert len(ds.load_brain_results(key).current_points) == len(ROWS)
+    assert len(FeatureCache(backbone.key).load()) == len(ROWS)  # encoded once, cached for models
+
+
+@pytest.mark.slow  # generating web2sky-synth mini (1,728 images) takes ~20-40 s on 2 cores
+def test_synth_mini_counts_equal_manifest_stats(tmp_path):
+    from web2sky_bench.cli import main
+    from web2sky_bench.synth import generate_dataset
+
+    folder = generate_dataset(tmp_path / "web2sky-synth-mini", size="mini", seed=0, quiet=True)
+    runner = CliRunner()
+    expected = runner.invoke(main, ["manifest", "stats", str(folder)])
+    assert expected.exit_code == 0, expected.output
+    got = runner.invoke(main, ["browse", str(folder), "--no-launch", "--stats", "-q"])
+    assert got.exit_code == 0, got.output
+    assert got.stdout == expected.stdout  # per view x super_category x category x split, from split tags
+    assert "dataset: web2sky-synth-mini (1728 samples" in got.stderr

@@ -255,6 +255,14 @@ def build_dataset(
     )
 
 
+def stats_table(ds: fo.Dataset) -> pd.DataFrame:
+    """The dataset's counts in the shape of :func:`web2sky_bench.manifest.stats`, splits read from sample tags."""
+    views, sups, cats, tags = ds.values(["view", "super_category", "ground_truth.label", "tags"])
+    splits = [next((t for t in tg if t in manifest_mod.SPLITS), "untagged") for tg in tags]
+    frame = pd.DataFrame({"view": views, "super_category": sups, "category": cats, "split": splits})
+    return manifest_mod.stats(frame)
+
+
 # --- saved views ---------------------------------------------------------------
 
 
