@@ -255,6 +255,14 @@ def build_dataset(
     )
 
 
+def stats_table(ds: fo.Dataset) -> pd.DataFrame:
+    """The dataset's counts in the shape of :func:`web2sky_bench.manifest.stats`, splits read from sample tags."""
+    views, sups, cats, tags = ds.values(["view", "super_category", "ground_truth.label", "tags"])
+    splits = [next((t for t in tg if t in manifest_mod.SPLITS), "untagged") for tg in tags]
+    frame = pd.DataFrame({"view": views, "super_category": sups, "category": cats, "split": splits})
+    return manifest_mod.stats(frame)
+
+
 # --- saved views ---------------------------------------------------------------
 
 
@@ -314,7 +322,23 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _from_rows(rows: list[dict], model: str, source: str, classes: list[str] | None = None) -> Predictions:
-    """Predictions from records with image_id, category (or prediction), optional confidence/logits/probs."""
+    """Predictions from records with image_id, category (or prediction), optional confidence/logits/probs.
+
+    Records with ``shots`` and ``seed`` (a leaderboard entry's predictions:
+    one run per k and seed) keep the run with the largest k and the smallest
+    seed, which is named in the model name.
+    """
+    if rows and "shots" in rows[0]:
+        runs = {(str(r["shots"]), str(r.get("seed", ""))) for r in rows}
+
+        def order(run: tuple[str, str]) -> tuple[int, float]:
+            k, seed = run
+            return (10**9 if k == "all" else int(float(k)), -float(seed) if seed else 0.0)
+
+        k, seed = max(runs, key=order)
+        rows = [r for r in rows if (str(r["shots"]), str(r.get("seed", ""))) == (k, seed)]
+        if len(runs) > 1:
+            model = f"{model} k={k} seed={seed}"
     pred = Predictions(model=model, labels={}, classes=classes, source=source)
     prob_cols = [k for k in (rows[0] if rows else {}) if k.startswith("prob_")]
     logit_cols = [k for k in (rows[0] if rows else {}) if k.startswith("logit_")]
@@ -446,6 +470,58 @@ def attach_predictions(
     ds.info[INFO_KEY] = info
     ds.save()
     return pred.model
+
+
+# --- embeddings ------------------------------------------------------------------
+
+
+def add_visualization(
+    ds: fo.Dataset,
+    image_ids: list[str],
+    features: np.ndarray,
+    brain_key: str = "features",
+    method: str = "tsne",
+    seed: int = 0,
+) -> str:
+    """Store a 2-D map of precomputed image features as brain run ``brain_key``; return the key.
+
+    ``features`` is (n, d), row i belonging to ``image_ids[i]``. The App's
+    Embeddings panel then shows the map (colour it by ``view`` to see web and
+    aerial clusters). Methods: ``tsne`` or ``pca`` (scikit-learn), ``umap``
+    when umap-learn is installed. An earlier run under the same key is replaced.
+    """
+    import fiftyone.brain as fob
+
+    features = np.asarray(features, dtype=np.float32)
+    if features.ndim != 2 or len(features) != len(image_ids):
+        raise Web2SkyError(f"features must be ({len(image_ids)}, d), got {features.shape}")
+    samples = ds.select_by("image_id", list(image_ids), ordered=True)
+    if len(samples) != len(image_ids):
+        raise Web2SkyError(f"{len(image_ids) - len(samples)} image_id(s) with features are not in {ds.name!r}")
+    if brain_key in ds.list_brain_runs():
+        ds.delete_brain_run(brain_key)
+    kwargs: dict[str, Any] = {}
+    if method == "tsne":  # defaults assume thousands of samples and > 50 dims
+        kwargs = {"perplexity": max(2.0, min(30.0, (len(image_ids) - 1) / 3)),
+                  "pca_dims": min(50, *features.shape)}
+    fob.compute_visualization(samples, embeddings=features, method=method, brain_key=brain_key,
+                              seed=seed, verbose=False, **kwargs)
+    return brain_key
+
+
+def add_backbone_visualization(
+    ds: fo.Dataset, dataset_dir: str | os.PathLike[str], backbone: Any, method: str = "tsne", quiet: bool = False
+) -> str:
+    """Encode (or read from the feature cache) every image with ``backbone`` and map it in 2-D.
+
+    The brain key is ``features_<backbone name>``; see :func:`add_visualization`.
+    """
+    from web2sky_bench.models.features import image_features
+
+    frame = manifest_mod.read_manifest(dataset_dir)
+    feats = image_features(backbone, dataset_dir, frame, quiet=quiet).numpy()
+    return add_visualization(ds, frame["image_id"].tolist(), feats, brain_key=f"features_{field_slug(backbone.name)}",
+                             method=method)
 
 
 # --- the App -------------------------------------------------------------------

@@ -287,43 +287,6 @@ def dedup_cmd(dataset, root, radius, flip, crops, exact, hash_kind, method, repo
     if result.failed:
         click.echo(f"{len(result.failed)} images could not be hashed (run `web2sky-bench clean`)")
     click.echo(f"report: {result.report}")
-# --- browse ---
-
-
-@main.command("browse")
-@click.argument("dataset")
-@root_option
-@click.option("--name", default=None, help="FiftyOne dataset name (default: the dataset's name).")
-@click.option("--predictions", "predictions", multiple=True, type=click.Path(dir_okay=False),
-              help="Predictions CSV or leaderboard entry JSON to attach (repeatable).")
-@click.option("--port", default=5151, show_default=True, type=int, help="App port.")
-@click.option("--address", default="127.0.0.1", show_default=True, help="App address.")
-@click.option("--no-launch", is_flag=True, help="Build or refresh only; open later with `fiftyone app launch NAME`.")
-@quiet_option
-def browse_cmd(dataset: str, root: str | None, name: str | None, predictions: tuple[str, ...],
-               port: int, address: str, no_launch: bool, quiet: bool) -> None:
-    """Build or refresh the FiftyOne dataset of DATASET (a folder or a name) and open the App."""
-    import os
-    import signal
-    import sys
-
-    # FiftyOne warns that its bundled MongoDB 6 is the oldest supported one; it works.
-    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
-    from web2sky_bench.browse import build_dataset, launch, resolve_dataset
-
-    result = build_dataset(resolve_dataset(dataset, root), name=name, predictions=list(predictions), quiet=quiet)
-    click.echo(
-        f"dataset: {result.name} ({len(result.dataset)} samples; added {result.added}, "
-        f"updated {result.updated}, removed {result.removed}, unchanged {result.unchanged})"
-    )
-    click.echo("saved views: " + ", ".join(result.views))
-    if no_launch:
-        click.echo(f"open it with: fiftyone app launch {result.name}")
-        return
-    # SIGTERM exits like Ctrl-C so FiftyOne stops its App service on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    click.echo(f"App: http://{address}:{port}/datasets/{result.name} (Ctrl-C to stop)", nl=True)
-    launch(result.name, port=port, address=address, wait=True)
 # --- features and concepts ---
 
 
@@ -694,3 +657,63 @@ def check_cmd(ctx, dataset, root, radius, flip, min_per_split, views, no_sha256,
     click.echo(f"{'ok' if result.ok else 'FAILED'}: {result.dataset} ({result.summary.get('images', '?')} images)")
     if not result.ok:
         ctx.exit(1)
+
+
+# --- browse ---
+
+
+@main.command("browse")
+@click.argument("dataset")
+@root_option
+@click.option("--name", default=None, help="FiftyOne dataset name (default: the dataset's name).")
+@click.option("--predictions", "predictions", multiple=True, type=click.Path(dir_okay=False),
+              help="Predictions CSV or leaderboard entry JSON to attach (repeatable).")
+@click.option("--port", default=5151, show_default=True, type=int, help="App port.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="App address.")
+@click.option("--no-launch", is_flag=True, help="Build or refresh only; open later with `fiftyone app launch NAME`.")
+@click.option("--stats", "show_stats", is_flag=True,
+              help="Print the FiftyOne dataset's counts as `manifest stats` does (other output goes to stderr).")
+@click.option("--embeddings", is_flag=True,
+              help="Add a 2-D map of the backbone's (cached) image features for the App's Embeddings panel.")
+@backbone_options
+@quiet_option
+def browse_cmd(dataset: str, root: str | None, name: str | None, predictions: tuple[str, ...],
+               port: int, address: str, no_launch: bool, show_stats: bool, embeddings: bool, backbone: str | None,
+               pretrained: str | None, device: str, quiet: bool) -> None:
+    """Build or refresh the FiftyOne dataset of DATASET (a folder or a name) and open the App."""
+    import os
+    import signal
+    import sys
+
+    # FiftyOne warns that its bundled MongoDB 6 is the oldest supported one; it works.
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+    from web2sky_bench.browse import build_dataset, launch, resolve_dataset, stats_table
+
+    def info(text: str) -> None:
+        click.echo(text, err=show_stats)
+
+    folder = resolve_dataset(dataset, root)
+    result = build_dataset(folder, name=name, predictions=list(predictions), quiet=quiet)
+    if embeddings:
+        from web2sky_bench.browse import add_backbone_visualization
+        from web2sky_bench.models.backbones import load_backbone
+
+        bb = load_backbone(backbone, pretrained, device, dataset_dir=folder)
+        key = add_backbone_visualization(result.dataset, folder, bb, quiet=quiet)
+        info(f"embeddings: brain key {key!r} from {bb.name} ({bb.pretrained}); open the Embeddings panel")
+    info(
+        f"dataset: {result.name} ({len(result.dataset)} samples; added {result.added}, "
+        f"updated {result.updated}, removed {result.removed}, unchanged {result.unchanged})"
+    )
+    info("saved views: " + ", ".join(result.views))
+    if show_stats:
+        table = stats_table(result.dataset)
+        click.echo(table.to_string())
+        click.echo("total: " + ", ".join(f"{k}={int(v)}" for k, v in table.sum().items()))
+    if no_launch:
+        info(f"open it with: fiftyone app launch {result.name}")
+        return
+    # SIGTERM exits like Ctrl-C so FiftyOne stops its App service on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    info(f"App: http://{address}:{port}/datasets/{result.name} (Ctrl-C to stop)")
+    launch(result.name, port=port, address=address, wait=True)
