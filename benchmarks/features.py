@@ -95,7 +95,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     else:
         folder = tmp / "jpegs"
         frame, source = jpeg_folder(folder, args.images, args.size), f"generated {args.size}px JPEGs"
-    frame = frame.drop_duplicates("sha256").head(args.images).reset_index(drop=True)
+    frame = frame.drop_duplicates("sha256")
+    frame = frame.sample(min(args.images, len(frame)), random_state=0).reset_index(drop=True)
     n = len(frame)
 
     torch.manual_seed(0)
