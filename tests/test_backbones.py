@@ -72,9 +72,11 @@ def test_offline_tag_fails_fast_with_clear_message(monkeypatch):
 
 def test_unreachable_hub_fails_fast_without_offline_flag(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(backbones, "_network_reachable", lambda *a, **k: False)
-    with pytest.raises(Web2SkyError, match="cannot be reached"):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # closed port: connection refused
+    t0 = time.perf_counter()
+    with pytest.raises(Web2SkyError, match=r"'openai' for RN50 needs a download.*http://127.0.0.1:9 cannot be reached"):
         load_backbone("RN50", "openai")
+    assert time.perf_counter() - t0 < 5
 
 
 def test_real_dataset_defaults_to_vit_b_16_openai(tmp_path, monkeypatch):
