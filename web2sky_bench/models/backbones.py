@@ -300,7 +300,9 @@ def load_backbone(
         pretrained = "openai" if "openai" in tags else tags[0]
     pretrained = str(pretrained) if pretrained is not None else None
 
-    if pretrained is None or pretrained == RANDOM:
+    if ":" in name:  # hf-hub:/local-dir: bring their own weights; open_clip ignores `pretrained`
+        pretrained_arg, weights_id, pretrained = None, None, name.split(":", 1)[0]
+    elif pretrained is None or pretrained == RANDOM:
         pretrained_arg, weights_id = None, None
     elif os.path.isfile(pretrained):
         pretrained_arg = pretrained
@@ -330,7 +332,7 @@ def load_backbone(
         )
     except (RuntimeError, FileNotFoundError, ValueError, KeyError) as exc:
         raise Web2SkyError(f"cannot load {name} with pretrained={pretrained!r}: {exc}") from exc
-    if weights_id is None:
-        weights_id = f"random:{_params_sha256(model)}"
+    if weights_id is None:  # random or schema-loaded weights: identify them by content
+        weights_id = f"{pretrained if ':' in name else RANDOM}:{_params_sha256(model)}"
     tokenizer = open_clip.get_tokenizer(name)
     return Backbone(model, preprocess, tokenizer, name, pretrained or RANDOM, weights_id, dev)
