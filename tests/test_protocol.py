@@ -130,5 +130,5 @@ def test_evaluate_cli(setup, tmp_path, monkeypatch):
     (tmp_path / "bad.json").write_text('{"nope": 1}')
     res = CliRunner().invoke(main, args[:-6] + ["--config", str(tmp_path / "bad.json"), "--out", str(out)])
     assert res.exit_code == 2 and "has no option(s) nope" in res.output
-    res = CliRunner().invoke(main, ["evaluate", "--model", "no-such-model", "--dataset", str(ds)])
+    res = CliRunner().invoke(main, ["evaluate", "--model", f"{NearestMean.name},no-such-model", "--dataset", str(ds)])
     assert res.exit_code == 2 and "unknown model" in res.output
