@@ -504,7 +504,8 @@ def _csv_list(value: str, what: str) -> list[str]:
 
 
 @main.command("evaluate")
-@click.option("--model", "model_name", required=True, help="Registered model (see `web2sky-bench models`).")
+@click.option("--model", "model_name", required=True,
+              help="Registered model (see `web2sky-bench models`); several comma-separated, or 'all'.")
 @click.option("--dataset", default="web2sky-synth-mini", show_default=True,
               help="Dataset name under --root, or a dataset folder (web2sky-synth-* is generated on first use).")
 @click.option("--track", default="all", show_default=True, type=click.Choice(["aircraft", "ship", "all"]))
@@ -521,7 +522,7 @@ def _csv_list(value: str, what: str) -> list[str]:
 @quiet_option
 def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained, config_file, leaderboard_dir,
                  device, root, quiet) -> None:
-    """Run MODEL under protocol web2sky-v1 and write a leaderboard entry."""
+    """Run MODEL under protocol web2sky-v1 and write a leaderboard entry (one per model)."""
     import json
     from pathlib import Path
 
@@ -717,3 +718,20 @@ def browse_cmd(dataset: str, root: str | None, name: str | None, predictions: tu
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     info(f"App: http://{address}:{port}/datasets/{result.name} (Ctrl-C to stop)")
     launch(result.name, port=port, address=address, wait=True)
+    if model_name.strip() == "all":
+        from web2sky_bench.models.registry import MODELS
+
+        names = list(MODELS)
+    else:
+        names = _csv_list(model_name, "model")
+        from web2sky_bench.models.registry import get_model
+
+        for name in names:  # fail on a typo before any run
+            get_model(name)
+    for name in names:
+        entry, csv = run_protocol(name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
+                                  backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
+                                  quiet=quiet, on_run=progress)
+        path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
+        click.echo(results_table(entry))
+        click.echo(f"entry: {path}")
