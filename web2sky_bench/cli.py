@@ -547,12 +547,23 @@ def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained,
         if not quiet:
             click.echo(f"  k={k:<3} seed={seed}: top-1 {100 * run['top1']:5.1f}%  ({run['runtime_s']:.1f} s)", err=True)
 
-    entry, csv = run_protocol(model_name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
-                              backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
-                              quiet=quiet, on_run=progress)
-    path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
-    click.echo(results_table(entry))
-    click.echo(f"entry: {path}")
+    if model_name.strip() == "all":
+        from web2sky_bench.models.registry import MODELS
+
+        names = list(MODELS)
+    else:
+        names = _csv_list(model_name, "model")
+        from web2sky_bench.models.registry import get_model
+
+        for name in names:  # fail on a typo before any run
+            get_model(name)
+    for name in names:
+        entry, csv = run_protocol(name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
+                                  backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
+                                  quiet=quiet, on_run=progress)
+        path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
+        click.echo(results_table(entry))
+        click.echo(f"entry: {path}")
 # --- synth ---
 
 
@@ -718,20 +729,3 @@ def browse_cmd(dataset: str, root: str | None, name: str | None, predictions: tu
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     info(f"App: http://{address}:{port}/datasets/{result.name} (Ctrl-C to stop)")
     launch(result.name, port=port, address=address, wait=True)
-    if model_name.strip() == "all":
-        from web2sky_bench.models.registry import MODELS
-
-        names = list(MODELS)
-    else:
-        names = _csv_list(model_name, "model")
-        from web2sky_bench.models.registry import get_model
-
-        for name in names:  # fail on a typo before any run
-            get_model(name)
-    for name in names:
-        entry, csv = run_protocol(name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
-                                  backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
-                                  quiet=quiet, on_run=progress)
-        path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
-        click.echo(results_table(entry))
-        click.echo(f"entry: {path}")
