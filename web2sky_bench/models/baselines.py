@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -104,7 +105,9 @@ class LinearProbe(Model):
         best_acc = -1.0
         for c in self.config["C_grid"]:
             clf = LogisticRegression(C=float(c), max_iter=int(self.config["max_iter"]))
-            clf.fit(x, y)
+            with warnings.catch_warnings():  # k = 1: "more classes than half the samples" is expected
+                warnings.simplefilter("ignore", UserWarning)
+                clf.fit(x, y)
             acc = float((clf.predict(vx) == vy.numpy()).mean()) if vy is not None and len(vy) else 0.0
             if acc > best_acc:
                 best_acc, self.clf, self.C = acc, clf, float(c)
@@ -112,7 +115,7 @@ class LinearProbe(Model):
     def predict(self, aerial: Split) -> np.ndarray:
         """Probabilities over all classes (classes absent from training get 0)."""
         proba = self.clf.predict_proba(aerial.features.float().cpu().numpy())
-        out = np.zeros((len(aerial), self.n_classes))
+        out = np.zeros((proba.shape[0], self.n_classes))
         out[:, self.clf.classes_] = proba
         return out
 
