@@ -90,7 +90,7 @@ class LinearProbe(Model):
     description = "linear probe: logistic regression on aerial features, weight decay chosen on val"
     default_config: ClassVar[dict[str, Any]] = {
         "C_grid": [0.1, 1.0, 10.0, 100.0, 1000.0],  # inverse weight decay values tried
-        "max_iter": 1000,
+        "max_iter": 300,
     }
 
     def fit(self, data: TaskData) -> None:
