@@ -8,6 +8,8 @@ import torch
 
 from web2sky_bench.models.registry import MODELS, get_model
 
+pytestmark = pytest.mark.slow  # renders + encodes synth mini once (~30 s alone, more on a loaded machine)
+
 
 @pytest.fixture(scope="module")
 def synth_task(tmp_path_factory):
@@ -39,7 +41,8 @@ def synth_task(tmp_path_factory):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_beats_chance_on_synth_mini(name, synth_task):
     data, test, truth = synth_task
-    model = get_model(name)(seed=1)
+    cls = get_model(name)
+    model = cls({"epochs": 5} if "epochs" in cls.default_config else None, seed=1)
     model.fit(data)
     acc = float((model.predict(test).argmax(1) == truth).mean())
     assert acc > 2.0 / len(data.classes), f"{name}: {acc:.3f}"
