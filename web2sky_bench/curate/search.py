@@ -26,9 +26,9 @@ from web2sky_bench.errors import Web2SkyError
 
 METHODS = ("auto", "brute", "mih")
 # Seconds per operation, measured with benchmarks/dedup.py (2-core build machine).
-_COST_BRUTE_PAIR = 1.5e-9
-_COST_PROBE = 1.2e-8
-_COST_CANDIDATE = 2.5e-8
+_COST_BRUTE_PAIR = 7e-9
+_COST_PROBE = 4e-8
+_COST_CANDIDATE = 4.5e-8
 _MAX_CANDIDATES = 1 << 22  # candidates verified per vectorised step (bounds peak memory)
 
 
