@@ -192,8 +192,9 @@ def part_b(sizes: list[int], radius: int, imagededup_path: str | None, cap_s: in
         methods += (["faiss-mih"] + (["faiss-flat"] if n <= 100_000 else [])) if faiss_path else []
         for method in methods:
             env = dict(os.environ)
-            if method == "imagededup":  # its default search (brute_force_cython), 2 workers
-                env["PYTHONPATH"] = os.pathsep.join(filter(None, [imagededup_path, env.get("PYTHONPATH")]))
+            extra = {"imagededup": imagededup_path, "faiss-mih": faiss_path, "faiss-flat": faiss_path}.get(method)
+            if extra:
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra, env.get("PYTHONPATH")]))
             cmd = [sys.executable, __file__, "--search-one", str(n), method, str(radius)]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cap_s, env=env)

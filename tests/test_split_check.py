@@ -167,3 +167,13 @@ def test_split_reruns_dedup_with_recorded_settings(dataset):
     assert after.at["mirrored", "split"] == after.at[victim["image_id"], "split"]
     again = split.split_dataset(dataset, seed=1, quiet=True)
     assert not again.deduplicated
+
+
+def test_dataset_by_name_under_root(dataset):
+    runner = CliRunner()
+    root = str(dataset.parent)
+    assert runner.invoke(main, ["split", "toy", "--root", root, "--seed", "2", "-q"]).exit_code == 0
+    result = runner.invoke(main, ["check", "toy", "--root", root, "--no-sha256", "-q"])
+    assert result.exit_code == 0 and "ok:" in result.output, result.output
+    missing = runner.invoke(main, ["check", "nope", "--root", root])
+    assert missing.exit_code == 2 and "not found" in missing.output
