@@ -123,9 +123,8 @@ def _records(frame: pd.DataFrame, dataset_dir: Path, tax: taxonomy_mod.Taxonomy)
     for row in frame.to_dict("records"):
         rec: dict[str, Any] = {"filepath": str((dataset_dir / row["path"]).resolve())}
         for name in STRING_FIELDS:
-            if name == "family":
-                cat = row["category"]
-                rec[name] = tax.get(cat).family if cat in tax else None
+            if name == "family":  # read_manifest checked that the category is in the taxonomy
+                rec[name] = tax.get(row["category"]).family
             else:
                 rec[name] = _none(row.get(name))
         for name in INT_FIELDS:
@@ -218,7 +217,6 @@ def build_dataset(
             )
     else:
         ds = fo.Dataset(name, persistent=True)
-        _ensure_schema(ds)
         # show the label, split and view on every grid tile (the App keeps the
         # "sample tags" checkbox off whatever the config says)
         ds.app_config.active_fields = fo.ActiveFields(paths=["ground_truth", "split", "view"])
