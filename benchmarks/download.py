@@ -38,7 +38,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from httpfault import FaultServer  # noqa: E402
+from httpfault import FaultServer  # noqa: E402 (needs the sys.path insert above)
 
 IMG2DATASET_CODE = """
 import sys

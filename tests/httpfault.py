@@ -43,7 +43,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output clean
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         server: FaultServer = self.server.owner  # type: ignore[attr-defined]
         path = self.path.split("?", 1)[0]
         rng = self.headers.get("Range")

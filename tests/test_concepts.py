@@ -150,7 +150,7 @@ def test_generate_asks_once_per_class_caches_and_filters(server, monkeypatch):
     assert "to 'eight engines in paired pods'" in reasons["engines eight in pods paired"]
     assert "to class name 'Boeing B-52 Stratofortress'" in reasons["B-52 Stratofortress"]
 
-    again = ChatClient(server.url.rstrip("/v1") + "/v1/chat/completions", "test-model")
+    again = ChatClient(server.url.removesuffix("/v1") + "/v1/chat/completions", "test-model")
     assert generate_concepts(["b-52", "c-130"], again, encode_text=_bag_of_words, quiet=True)[0] == kept
     assert len(server.requests) == 2 and again.requests_made == 0  # answered from the cache
 

@@ -17,11 +17,11 @@ from web2sky_bench import cli, taxonomy
 from web2sky_bench.acquire.crawl.base import queries_for
 from web2sky_bench.acquire.crawl.commons import CommonsSource
 from web2sky_bench.acquire.crawl.crawler import STATE_FILE, CrawlOptions, PoliteFetcher, crawl
-from web2sky_bench.acquire.crawl.fetch import Fetcher
 from web2sky_bench.acquire.crawl.html import best_srcset
 from web2sky_bench.acquire.crawl.robots import HostPacer, RobotsPolicy
 from web2sky_bench.acquire.crawl.run import run_crawl
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.io.http import HttpClient
 from web2sky_bench.manifest import read_card, read_manifest
 
 ROBOTS = "User-agent: *\nDisallow: /private/\n"
@@ -86,7 +86,7 @@ class Emulator(BaseHTTPRequestHandler):
             srv.log.append(self.path)
             srv.agents.add(self.headers.get("User-Agent", ""))
         if url.path == "/robots.txt":
-            return self._send(200, ROBOTS.encode(), "text/plain")
+            return self._send(200, srv.robots.encode(), "text/plain")
         if url.path == "/w/api.php":
             return self._api(parse_qs(url.query))
         if url.path.startswith(("/images/", "/private/")):
@@ -163,7 +163,7 @@ class Emulator(BaseHTTPRequestHandler):
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Emulator)
     srv.lock = threading.Lock()
-    srv.log, srv.api_params, srv.agents, srv.pages = [], [], set(), {}
+    srv.log, srv.api_params, srv.agents, srv.pages, srv.robots = [], [], set(), {}, ROBOTS
     srv.base = f"http://127.0.0.1:{srv.server_address[1]}"
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -173,7 +173,7 @@ def server():
 
 
 def polite(server_base: str | None = None, exempt: tuple[str, ...] = ()) -> PoliteFetcher:
-    http = Fetcher(backoff=0.01)
+    http = HttpClient(backoff=0.01)
     return PoliteFetcher(http, RobotsPolicy(http), HostPacer(0.0), exempt=exempt)
 
 
@@ -230,7 +230,7 @@ class Interrupt(BaseException):
     pass
 
 
-class InterruptingFetcher(Fetcher):
+class InterruptingFetcher(HttpClient):
     """Raises after ``after`` image downloads, like a Ctrl-C in the middle of a crawl."""
 
     def __init__(self, after: int) -> None:
@@ -361,3 +361,35 @@ def test_queries_and_srcset():
     assert q[0] == "Boeing 737" and "737 aircraft" not in q and "737 MAX aircraft" in q
     assert queries_for(tax.get("perry-class"))[1] == "Perry ship"
     assert best_srcset("a.jpg 1x, b.jpg 2x") == "b.jpg" and best_srcset("a.jpg 800w, b.jpg 300w") == "a.jpg"
+
+
+def test_state_log_survives_a_cut_line_and_retries_transient_failures(server, tmp_path):
+    out = tmp_path / "web"
+    b = server.base
+    (out).mkdir()
+    # a previous run: one kept image, one 404 (final), one connection failure (transient), then a cut line
+    with open(out / STATE_FILE, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"url": f"{b}/images/hercules_2.jpg", "reason": "fetch_failed"}) + "\n")
+        fh.write(json.dumps({"url": f"{b}/images/missing.jpg", "reason": "http_404"}) + "\n")
+        fh.write('{"url": "' + b + '/images/hercules_3.jpg", "row": {"image_')
+    (tmp_path / "l.txt").write_text("".join(f"{b}/images/{n}.jpg\n" for n in ("missing", "hercules_2", "hercules_3")))
+    run_crawl("urllist", out, ["c-130"], list_path=str(tmp_path / "l.txt"), interval=0, quiet=True)
+    assert "/images/missing.jpg" not in server.log  # a final failure is not retried
+    assert sorted(read_manifest(out)["url"]) == [f"{b}/images/hercules_2.jpg", f"{b}/images/hercules_3.jpg"]
+    lines = (out / STATE_FILE).read_text().splitlines()
+    assert all(json.loads(line) for line in lines[3:])  # new events start on their own line
+
+
+def test_pacer_spaces_requests_per_host_and_robots_crawl_delay(server):
+    import time
+
+    pacer = HostPacer(0.05)
+    start = time.monotonic()
+    for _ in range(4):
+        pacer.wait("http://a.example/x")
+    pacer.wait("http://b.example/x")  # another host does not wait for a.example
+    assert 0.15 <= time.monotonic() - start < 1.0
+    server.robots = "User-agent: web2sky-bench\nCrawl-delay: 2\nDisallow: /private/\n\nUser-agent: *\nDisallow: /\n"
+    robots = RobotsPolicy(HttpClient(backoff=0.01))
+    assert robots.delay(server.base + "/images/a.jpg") == 2.0  # our own group, not '*', applies
+    assert not robots.allowed(server.base + "/private/a.jpg") and robots.allowed(server.base + "/images/a.jpg")

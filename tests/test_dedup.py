@@ -76,6 +76,19 @@ def test_fast_path_agrees_closely(image_folder):
     assert dist.max() <= 8 and dist.mean() < 1.0
 
 
+def test_crop_hashes_match_cropped_copies(image_folder):
+    base = Image.open(image_folder[0]).convert("RGB")
+    w, h = base.size
+    crop = base.crop((w // 20, 0, w, h - h // 10))
+    grey_b, grey_c = hashing._grey(base), hashing._grey(crop)
+    crops_b = hashing.phash_from_pixels(hashing.crop_arrays(grey_b))[0]
+    full_b = hashing.phash_from_pixels(hashing.grey_for_hash(grey_b)[None])[0]
+    full_c = hashing.phash_from_pixels(hashing.grey_for_hash(grey_c)[None])[0]
+    assert crops_b.shape == (hashing.N_CROPS,)
+    assert search.popcount(crops_b ^ full_c).min() < search.popcount(full_b ^ full_c)[0]
+    assert hashing.crop_boxes(100, 100)[0] == (0, 0, 95, 95) and hashing.crop_boxes(100, 100)[-1] == (5, 5, 100, 100)
+
+
 def test_unreadable_files_are_reported_not_raised(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"<html></html>")
     fixtures.photo((64, 64)).save(tmp_path / "ok.png")
@@ -174,16 +187,18 @@ def test_dedup_groups_planted_copies(dup_dataset):
     assert report["pairs_by_kind"]["exact"] == 1 and report["groups"] == 2
 
 
-def test_dedup_cli_with_flip(dup_dataset):
+def test_dedup_cli_with_flip_and_crops(dup_dataset):
     out = dup_dataset / "pairs.json"
-    result = CliRunner().invoke(main, ["dedup", str(dup_dataset), "--radius", "10", "--flip", "--exact",
+    result = CliRunner().invoke(main, ["dedup", str(dup_dataset), "--radius", "6", "--flip", "--crops", "--exact",
                                        "--report", str(out), "--workers", "1", "-q"])
     assert result.exit_code == 0, result.output
     frame = manifest.read_manifest(dup_dataset)
     group = dict(zip(frame["image_id"], frame["dup_group"]))
-    assert group["orig-mirror"] == group["orig"]
+    assert group["orig-mirror"] == group["orig"] == group["orig-cropped"]
     pairs = json.loads(out.read_text())["pairs"]
     assert any(p["kind"] == "flip" and "orig-mirror" in (p["a"], p["b"]) for p in pairs)
+    assert {"orig", "orig-cropped"} in [{p["a"], p["b"]} for p in pairs if p["kind"] == "crop"]
+    assert sum(not pd_isna(g) for g in group.values()) == 7
     hashes = dict(zip(frame["image_id"], frame["phash"]))
     assert hashes["orig"] == str(imagehash.phash(Image.open(dup_dataset / "images/orig.jpg")))
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from httpfault import FaultServer
 from PIL import Image
 
-from httpfault import FaultServer
 from web2sky_bench.acquire.fetch_web import STATS_FILE, fetch_web, robots_disallowed
 from web2sky_bench.cli import main
 from web2sky_bench.errors import Web2SkyError
@@ -132,3 +138,31 @@ def test_cli(server, tmp_path):
     assert result.exit_code == 0, result.output
     assert "fetched 1/1 image(s)" in result.output
     assert read_manifest(tmp_path / "o")["split"].tolist() == ["train"]
+
+
+def test_killed_run_keeps_checkpointed_progress(server, tmp_path):
+    """SIGKILL a real fetch-web process while one image hangs; the rerun skips what was checkpointed."""
+    rows = [{"image_id": f"i{i}", "url": server.add(f"/i{i}.jpg", jpeg(i), content_type="image/jpeg"),
+             "category": "f-16"} for i in range(5)]
+    rows.append({"image_id": "slow", "category": "f-16",
+                 "url": server.add("/slow.jpg", jpeg(99), content_type="image/jpeg", faults=["sleep:30"])})
+    src = tmp_path / "urls.csv"
+    pd.DataFrame(rows).to_csv(src, index=False)
+    out = tmp_path / "out"
+    code = ("import sys; from web2sky_bench.acquire.fetch_web import fetch_web; "
+            "fetch_web(sys.argv[1], sys.argv[2], workers=2, checkpoint_s=0, quiet=True)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(src), str(out)], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (out / "manifest.parquet").exists() and len(read_manifest(out)) == 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(read_manifest(out)) == 5  # the checkpoint survived the kill
+    n = len(server.log)
+    stats = fetch_web(src, out, workers=2, client=client(), quiet=True)
+    assert stats.skipped_present == 5 and stats.successes == 1
+    assert [p for p, _, _ in server.log[n:]] == ["/slow.jpg"]
+    assert len(read_manifest(out)) == 6

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from httpfault import FaultServer
+
 from web2sky_bench.io.http import USER_AGENT_TOKEN, HttpClient, HttpError, parse_retry_after
 
 REPO = Path(__file__).resolve().parents[1]

@@ -197,3 +197,25 @@ def test_cli_import(tmp_path):
     assert again.exit_code == 2 and "--force" in again.output
     choices = next(p for p in cli.import_cmd.params if p.name == "fmt").type.choices
     assert sorted(choices) == sorted(FORMATS)
+
+
+def test_voc_oriented_box_forms(tmp_path):
+    xml = (
+        "<annotation><object><name>A5</name><robndbox><cx>50</cx><cy>40</cy><w>20</w><h>10</h>"
+        "<angle>0</angle></robndbox></object><object><name>Small Car</name><robndbox>"
+        + "".join(
+            f"<x_{c}>{x}</x_{c}><y_{c}>{y}</y_{c}>"
+            for c, (x, y) in zip(
+                ("left_top", "right_top", "right_bottom", "left_bottom"), ((1, 2), (9, 2), (9, 6), (1, 6))
+            )
+        )
+        + "</robndbox></object></annotation>"
+    )
+    (tmp_path / "a.xml").write_text(xml)
+    from web2sky_bench.acquire.importers.base import parse_xml
+    from web2sky_bench.acquire.importers.voc import voc_objects
+
+    first, second = voc_objects(parse_xml(tmp_path / "a.xml"), tmp_path / "a.xml")
+    assert first.box == (40.0, 35.0, 60.0, 45.0) and len(first.quad) == 4
+    assert second.box == (1.0, 2.0, 9.0, 6.0)
+    assert get_importer("fair1m").category("small car") is None  # ignored labels match like taxonomy labels

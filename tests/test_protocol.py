@@ -130,5 +130,21 @@ def test_evaluate_cli(setup, tmp_path, monkeypatch):
     (tmp_path / "bad.json").write_text('{"nope": 1}')
     res = CliRunner().invoke(main, args[:-6] + ["--config", str(tmp_path / "bad.json"), "--out", str(out)])
     assert res.exit_code == 2 and "has no option(s) nope" in res.output
-    res = CliRunner().invoke(main, ["evaluate", "--model", "no-such-model", "--dataset", str(ds)])
+    res = CliRunner().invoke(main, ["evaluate", "--model", f"{NearestMean.name},no-such-model", "--dataset", str(ds)])
     assert res.exit_code == 2 and "unknown model" in res.output
+
+
+def test_resolve_dataset(tmp_path, monkeypatch):
+    ds = make_eval_dataset(tmp_path / "root")
+    assert P.resolve_dataset(str(ds)) == ds
+    assert P.resolve_dataset("tiny-eval", root=str(tmp_path / "root")) == ds
+    with pytest.raises(Web2SkyError, match="not a dataset folder"):
+        P.resolve_dataset(str(tmp_path))
+    with pytest.raises(Web2SkyError, match="web2sky-bench download nope"):
+        P.resolve_dataset("nope", root=str(tmp_path / "root"))
+    calls = []
+    import web2sky_bench.synth as synth
+
+    monkeypatch.setattr(synth, "ensure_dataset", lambda size, root=None, quiet=False: calls.append(size) or ds)
+    assert P.resolve_dataset(None, root=str(tmp_path / "root")) == ds and calls == ["mini"]
+    assert P.benchmark_info(ds)["name"] == "tiny-eval"

@@ -10,6 +10,11 @@
   password) and exit status 2; with ``--archive`` the file is verified the same
   way, safely extracted and imported.
 
+Import goes by the release's ``layout``: ``image-folder`` (this area's
+importer) or a format of :mod:`web2sky_bench.acquire.importers.registry`
+(MAR20, HRSC2016, ShipRSImageNet, DOTA, FAIR1M, FGSC-23) or FGVC-Aircraft
+(:mod:`web2sky_bench.acquire.fgvc_aircraft`).
+
 Downloads and extractions live under ``$WEB2SKY_HOME/cache/downloads/<name>``;
 the dataset folder under the datasets root. A second run verifies and returns.
 """
@@ -37,13 +42,13 @@ class DownloadSummary:
     """What a ``download`` run did; :meth:`format` is the closing summary."""
 
     name: str
-    action: str  # generated, downloaded, imported, present, verified, extracted
+    action: str  # generated, downloaded and imported, imported, present, verified
     path: Path | None = None
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
     checksums: list[str] = field(default_factory=list)
-    next_step: str | None = None
+    transfers: list[str] = field(default_factory=list)
 
     def format(self) -> str:
         """The closing summary: files, bytes, time and checksum status."""
@@ -51,9 +56,8 @@ class DownloadSummary:
             f"{self.name}: {self.action}: {self.files} file(s), {_human(self.bytes)} in {self.seconds:.1f} s"
             + (f" -> {self.path}" if self.path else "")
         ]
+        lines += [f"  transfer: {t}" for t in self.transfers]
         lines += [f"  checksum: {c}" for c in self.checksums]
-        if self.next_step:
-            lines.append(f"  next: {self.next_step}")
         return "\n".join(lines)
 
 
@@ -140,7 +144,9 @@ def _generated(rel, root, size, seed, force, verify_only, quiet) -> DownloadSumm
 def _verify_folder(name: str, folder: Path, full: bool = True) -> DownloadSummary:
     """Check a dataset folder: card vs manifest checksum, every file present (and its sha256 if ``full``)."""
     if not (folder / MANIFEST_FILE).is_file():
-        raise Web2SkyError(f"{name} is not on disk ({folder} has no {MANIFEST_FILE}); run: web2sky-bench download {name}")
+        raise Web2SkyError(
+            f"{name} is not on disk ({folder} has no {MANIFEST_FILE}); run: web2sky-bench download {name}"
+        )
     card = read_card(folder)
     manifest_sha = file_sha256(folder / MANIFEST_FILE)
     if card.get("manifest_sha256") not in (None, manifest_sha):
@@ -150,7 +156,7 @@ def _verify_folder(name: str, folder: Path, full: bool = True) -> DownloadSummar
         )
     frame = read_manifest(folder)
     missing, bad, total = [], [], 0
-    for rel_path, sha in zip(frame["path"], frame["sha256"]):
+    for rel_path, sha in zip(frame["path"], frame["sha256"], strict=True):
         path = folder / rel_path
         if not path.is_file():
             missing.append(rel_path)
@@ -185,6 +191,16 @@ def _verify(rel: Release, root) -> DownloadSummary:
             notes.append(f"{f.name}: not downloaded")
             continue
         notes.append(_check_file(rel, f.name, path, f.sha256, f.size, recorded, record=False))
+        files, total = files + 1, total + path.stat().st_size
+    listed = {f.name for f in rel.files}
+    for label, entry in sorted(recorded.items()):  # archives given with --archive
+        path = Path(entry.get("path", ""))
+        if label in listed or not entry.get("path"):
+            continue
+        if not path.is_file():
+            notes.append(f"{label}: the archive imported from {path} is no longer there (not checked)")
+            continue
+        notes.append(_check_file(rel, label, path, None, None, recorded, record=False))
         files, total = files + 1, total + path.stat().st_size
     folder = dataset_dir(rel.name, root)
     if (folder / MANIFEST_FILE).is_file():
@@ -230,8 +246,8 @@ def _check_file(rel: Release, label: str, path: Path, sha256: str | None, size: 
     if known:
         return f"{label}: sha256 matches the one recorded on first download ({digest[:16]}...)"
     if record:
-        recorded[label] = {"sha256": digest, "size": nbytes, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                     time.gmtime())}
+        recorded[label] = {"sha256": digest, "size": nbytes, "path": str(path.resolve()),
+                           "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         write_json(downloads_dir(rel.name) / CHECKSUMS_FILE, recorded)
     return (f"{label}: no checksum in the registry; computed sha256 {digest} ({nbytes} bytes), "
             f"recorded in {downloads_dir(rel.name) / CHECKSUMS_FILE}")
@@ -247,14 +263,14 @@ def _mirror_urls(f: ReleaseFile, mirror: str | None) -> list[str]:
     return urls
 
 
-def _fetch(rel: Release, mirror, force, quiet, client) -> tuple[list[Path], list[str], int]:
+def _fetch(rel: Release, mirror, force, quiet, client) -> tuple[list[tuple[Path, str]], list[str], list[str]]:
     from web2sky_bench.io.http import HttpClient, HttpError
 
     if not rel.files:
         raise Web2SkyError(f"{rel.name}: the registry lists no files to download")
     own = client is None
     client = client or HttpClient()
-    paths, notes, transferred = [], [], 0
+    paths, notes, transfers = [], [], []
     recorded = _read_checksums(rel.name)
     try:
         for f in rel.files:
@@ -273,14 +289,18 @@ def _fetch(rel: Release, mirror, force, quiet, client) -> tuple[list[Path], list
                     errors.append(f"{url}: {exc}")
             else:
                 raise Web2SkyError(f"could not download {f.name} from any mirror:\n  " + "\n  ".join(errors))
-            transferred += res.downloaded
+            if res.skipped:
+                transfers.append(f"{f.name}: already downloaded")
+            else:
+                resumed = f", resumed at {_human(res.resumed_from)}" if res.resumed_from else ""
+                transfers.append(f"{f.name}: {_human(res.downloaded)} from {url}{resumed}")
             notes.append(_check_file(rel, f.name, dest, f.sha256, f.size, recorded, record=True,
                                      digest=res.sha256))
-            paths.append(dest)
+            paths.append((dest, res.sha256))
     finally:
         if own:
             client.close()
-    return paths, notes, transferred
+    return paths, notes, transfers
 
 
 def _extract(rel: Release, archive: Path, digest: str, force: bool) -> Path:
@@ -305,9 +325,18 @@ def _extract(rel: Release, archive: Path, digest: str, force: bool) -> Path:
     return target
 
 
+def dataset_root(folder: Path) -> Path:
+    """Step into an archive's single top folder(s): ``x/MAR20/`` -> ``x/MAR20`` when it is all there is."""
+    while True:
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(entries) != 1 or not entries[0].is_dir():
+            return folder
+        folder = entries[0]
+
+
 def _fetch_and_import(rel, root, archive, mirror, force, view, class_map, quiet, client) -> DownloadSummary:
     recorded = _read_checksums(rel.name)
-    transferred = 0
+    transfers: list[str] = []
     if archive is not None:
         archive = Path(archive).expanduser()
         if not archive.is_file():
@@ -325,27 +354,34 @@ def _fetch_and_import(rel, root, archive, mirror, force, view, class_map, quiet,
                            record=True, digest=digest)
         archives, notes = [(archive, digest)], [note]
     else:
-        paths, notes, transferred = _fetch(rel, mirror, force, quiet, client)
-        archives = [(p, file_sha256(p)) for p in paths]
+        archives, notes, transfers = _fetch(rel, mirror, force, quiet, client)
     extracted = [_extract(rel, path, digest, force) for path, digest in archives]
-    layout = rel.extra.get("layout")
+    src = extracted[0] if len(extracted) == 1 else extracted[0].parent
     out = dataset_dir(rel.name, root)
+    _import(rel, src, out, view, class_map, quiet)
+    summary = _verify_folder(rel.name, out, full=False)
+    fetched = any(not t.endswith("already downloaded") for t in transfers)
+    summary.action = "downloaded and imported" if fetched else "imported"
+    summary.checksums = notes + summary.checksums
+    summary.transfers = transfers
+    return summary
+
+
+def _import(rel: Release, src: Path, out: Path, view, class_map, quiet: bool) -> None:
+    """Build the dataset folder ``out`` from the extracted release by its layout."""
+    from web2sky_bench.acquire.importers.registry import FORMATS, import_dataset
+
+    layout = rel.extra.get("layout")
     if layout == "image-folder":
         from web2sky_bench.acquire.importers.image_folder import import_image_folder
 
-        src = extracted[0] if len(extracted) == 1 else extracted[0].parent
         import_image_folder(src, out, name=rel.name, source=rel.name, view=view, class_map=class_map,
                             link=True, force=True, quiet=quiet)
-        summary = _verify_folder(rel.name, out, full=False)
-        summary.action = "imported"
-        summary.checksums = notes + summary.checksums
-        return summary
-    files = sum(1 for d in extracted for p in d.rglob("*") if p.is_file() and p.name != EXTRACT_MARK)
-    nbytes = sum(p.stat().st_size for d in extracted for p in d.rglob("*") if p.is_file())
-    src = extracted[0] if len(extracted) == 1 else extracted[0].parent
-    return DownloadSummary(
-        rel.name, "downloaded and extracted" if transferred else "extracted", src, files, nbytes,
-        checksums=notes,
-        next_step=(f"convert it with the '{layout}' importer: web2sky-bench import {layout} {src} --out {out}"),
-    )
+    elif layout == "fgvc-aircraft":
+        from web2sky_bench.acquire.fgvc_aircraft import import_fgvc_aircraft
 
+        import_fgvc_aircraft(src, out, name=rel.name, link=True, force=True, quiet=quiet)
+    elif layout in FORMATS:
+        import_dataset(layout, dataset_root(src), out, quiet=quiet, force=True, name=rel.name)
+    else:
+        raise Web2SkyError(f"{rel.name}: no importer for layout {layout!r}; the release is extracted at {src}")

@@ -201,13 +201,15 @@ def fetch_web(
     retries: int = 3,
     timeout: tuple[float, float] = (10.0, 30.0),
     client: HttpClient | None = None,
+    checkpoint_s: float = 30.0,
     quiet: bool = False,
 ) -> FetchStats:
     """Fetch every URL of ``manifest`` into the dataset folder ``out_dir``; see the module doc.
 
-    The output manifest is written atomically at the end (also after an
-    interruption, with what succeeded); a rerun skips images already present
-    with a matching sha256.
+    The output manifest is written atomically every ``checkpoint_s`` seconds
+    and at the end (also after an exception, with what succeeded), so even a
+    killed run keeps its progress: a rerun skips images already present with a
+    matching sha256.
     """
     from tqdm.auto import tqdm
 
@@ -245,6 +247,7 @@ def fetch_web(
         else:
             todo.append(row)
     bar = tqdm(total=len(todo), desc="fetch-web", unit="img", disable=quiet)
+    last_checkpoint = time.monotonic()
     try:
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
             pending: dict[cf.Future, dict] = {}
@@ -273,6 +276,9 @@ def fetch_web(
                         kept[result["image_id"]] = result
                         stats.successes += 1
                     bar.update(1)
+                if time.monotonic() - last_checkpoint >= checkpoint_s:
+                    _write_outputs(out_dir, kept, previous, stats)
+                    last_checkpoint = time.monotonic()
     finally:
         bar.close()
         if own:

@@ -177,11 +177,15 @@ def build_task_data(
         features = encode(backbone, dataset_dir, needed, quiet=quiet)
     from web2sky_bench.models.concepts import load_concepts
 
+    try:
+        concepts = load_concepts(classes, dataset_dir=dataset_dir)
+    except Web2SkyError:  # models that need concepts say so; the others run without
+        concepts = {}
     tax = taxonomy_mod.for_dataset(dataset_dir)
     return TaskData(
         classes=classes,
         class_names=[tax.get(c).display_name for c in classes],
-        concepts=load_concepts(classes, dataset_dir=dataset_dir),
+        concepts=concepts,
         web_train=_split(web, features, index),
         aerial_train=_split(aerial_train, features, index),
         aerial_val=_split(aerial_val, features, index),

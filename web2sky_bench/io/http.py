@@ -88,6 +88,7 @@ class _Retryable(Exception):
         self.detail = detail
         self.status = status
         self.wait = wait
+        self.progressed = False  # set when bytes were kept for a resume: not counted as a strike
 
 
 class _HostSlots:
@@ -228,8 +229,8 @@ class HttpClient:
             try:
                 return attempt_fn()
             except _Retryable as exc:
-                if getattr(exc, "progressed", False):
-                    failures = 0  # a resumed transfer moved forward: not a strike
+                if exc.progressed:
+                    failures = 0  # a resumed transfer moved forward
                 if failures >= self.retries:
                     raise HttpError(
                         f"giving up on {url} after {failures + 1} attempt(s): {exc.detail}",
@@ -264,7 +265,7 @@ class HttpClient:
             with self._slots.hold(host):
                 resp = self._send(url, stream=True, **kwargs)
                 try:
-                    resp._content = self._read_body(resp, url, max_bytes)  # noqa: SLF001
+                    resp._content = self._read_body(resp, url, max_bytes)
                 except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as exc:
                     raise _Retryable("connection", f"connection broken while reading the body: {exc}") from exc
                 finally:

@@ -168,9 +168,18 @@ def _synth_clip() -> tuple[str, str]:
     return name, str(checkpoint)
 
 
-def _network_reachable(host: str = "huggingface.co", port: int = 443, timeout: float = 3.0) -> bool:
+def _hub_url() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def _network_reachable(url: str | None = None, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``url``'s host (default: the HF endpoint) opens within ``timeout``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url or _hub_url())
+    port = parts.port or (80 if parts.scheme == "http" else 443)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -214,10 +223,11 @@ def _tag_weights(name: str, tag: str, cfg: dict) -> str:
             f"pretrained tag {tag!r} for {name} needs a download; HF_HUB_OFFLINE=1 is set and the weights "
             f"are not in the local cache; {hint}"
         )
-    if not _network_reachable():
+    source = _hub_url() if cfg.get("hf_hub") else cfg.get("url") or _hub_url()
+    if not _network_reachable(source):
         raise Web2SkyError(
             f"pretrained tag {tag!r} for {name} needs a download, the weights are not in the local cache "
-            f"and huggingface.co cannot be reached; {hint}"
+            f"and {source} cannot be reached; {hint}"
         )
     import open_clip
 
@@ -234,7 +244,7 @@ def _check_hub_reachable(name: str) -> None:
     if isinstance(try_to_load_from_cache(name.split(":", 1)[1], "open_clip_config.json"), str):
         return
     if hf_offline() or not _network_reachable():
-        why = "HF_HUB_OFFLINE=1 is set" if hf_offline() else "huggingface.co cannot be reached"
+        why = "HF_HUB_OFFLINE=1 is set" if hf_offline() else f"{_hub_url()} cannot be reached"
         raise Web2SkyError(
             f"{name} is not in the local Hugging Face cache and {why}; use local-dir:/path/to/folder "
             f"or --backbone NAME --pretrained /path/to/checkpoint.pt"
@@ -290,7 +300,9 @@ def load_backbone(
         pretrained = "openai" if "openai" in tags else tags[0]
     pretrained = str(pretrained) if pretrained is not None else None
 
-    if pretrained is None or pretrained == RANDOM:
+    if ":" in name:  # hf-hub:/local-dir: bring their own weights; open_clip ignores `pretrained`
+        pretrained_arg, weights_id, pretrained = None, None, name.split(":", 1)[0]
+    elif pretrained is None or pretrained == RANDOM:
         pretrained_arg, weights_id = None, None
     elif os.path.isfile(pretrained):
         pretrained_arg = pretrained
@@ -320,7 +332,7 @@ def load_backbone(
         )
     except (RuntimeError, FileNotFoundError, ValueError, KeyError) as exc:
         raise Web2SkyError(f"cannot load {name} with pretrained={pretrained!r}: {exc}") from exc
-    if weights_id is None:
-        weights_id = f"random:{_params_sha256(model)}"
+    if weights_id is None:  # random or schema-loaded weights: identify them by content
+        weights_id = f"{pretrained if ':' in name else RANDOM}:{_params_sha256(model)}"
     tokenizer = open_clip.get_tokenizer(name)
     return Backbone(model, preprocess, tokenizer, name, pretrained or RANDOM, weights_id, dev)

@@ -130,7 +130,10 @@ def encode_paths(
     """Encode image files in order: (n, d) float32, L2-normalised.
 
     ``on_batch(start, feats)`` is called after each batch (used to flush the cache).
+    A job of one batch is loaded in-process (starting workers would cost more).
     """
+    if len(paths) <= batch_size:
+        workers = 0
     loader = DataLoader(
         _ImageFiles(paths, backbone.preprocess),
         batch_size=batch_size,

@@ -111,7 +111,7 @@ def render_web(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, size: in
             wl = rng.uniform(2, 10) * (wy - horizon) / size * 2
             d.line([wx, wy, wx + wl, wy], fill=tuple(int(v) for v in np.clip(np.array(sea[0]) + 50, 0, 255)))
         yaw = rng.uniform(-0.6, 0.6) + (math.pi if rng.random() < 0.5 else 0.0)
-        view = view_matrix(yaw, math.radians(rng.uniform(4, 32)))
+        view = view_matrix(yaw, math.radians(rng.uniform(8, 35)))
         frac = rng.uniform(0.6, 0.92)
         context = str(rng.choice(["at sea", "sailing on the ocean", "on the water"]))
     else:

@@ -51,7 +51,8 @@ class RobotsDisallowed(Web2SkyError):
 
 @dataclass
 class PoliteFetcher:
-    """Wraps a fetcher (``get(url, **kw)``) with robots.txt checks and per-host pacing."""
+    """Wraps the shared :class:`~web2sky_bench.io.http.HttpClient` (anything with ``get(url, **kw)``)
+    with robots.txt checks and per-host pacing."""
 
     fetcher: object
     robots: RobotsPolicy
@@ -85,6 +86,11 @@ class CrawlOptions:
             raise Web2SkyError(f"--limit must be at least 1, got {self.limit}")
 
 
+def is_transient(reason: str | None) -> bool:
+    """Whether a skip reason may go away on a later run (network failures, 429, 5xx)."""
+    return reason is not None and (reason in ("fetch_failed", "http_429") or reason.startswith("http_5"))
+
+
 class CrawlState:
     """The append-only decision log of one crawl folder (resume and dedup)."""
 
@@ -101,11 +107,13 @@ class CrawlState:
                     event = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # a line cut by an interruption: that candidate is retried
-                self._apply(event)
+                self._apply(event, resuming=True)
         self._fh = None
 
-    def _apply(self, event: dict) -> None:
-        self.seen_urls.add(event["url"])
+    def _apply(self, event: dict, resuming: bool = False) -> None:
+        # transient failures are tried again by a later run, never twice in one run
+        if not (resuming and is_transient(event.get("reason"))):
+            self.seen_urls.add(event["url"])
         if event.get("row"):
             row = event["row"]
             self.rows.append(row)
@@ -119,7 +127,14 @@ class CrawlState:
         event = {"url": url, "row": row} if row else {"url": url, "reason": reason}
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            cut = False
+            if self.path.is_file() and self.path.stat().st_size:
+                with open(self.path, "rb") as fh:
+                    fh.seek(-1, os.SEEK_END)
+                    cut = fh.read(1) != b"\n"
             self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the crawl
+            if cut:  # end a line cut by an interruption so the next event starts clean
+                self._fh.write("\n")
         self._fh.write(json.dumps(event, sort_keys=True) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())

@@ -9,11 +9,11 @@ from web2sky_bench import taxonomy as taxonomy_mod
 from web2sky_bench.acquire.crawl.base import Source
 from web2sky_bench.acquire.crawl.commons import COMMONS_API, CommonsSource
 from web2sky_bench.acquire.crawl.crawler import CrawlOptions, PoliteFetcher, crawl
-from web2sky_bench.acquire.crawl.fetch import Fetcher
 from web2sky_bench.acquire.crawl.html import HtmlPageSource
 from web2sky_bench.acquire.crawl.robots import HostPacer, RobotsPolicy
 from web2sky_bench.acquire.crawl.urllist import UrlListSource
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.io.http import HttpClient
 
 SOURCES = ("wikimedia", "urllist", "html")
 
@@ -48,7 +48,7 @@ def run_crawl(
         raise Web2SkyError("pass either --category ID (repeatable) or --all")
     cats = tax.ids if all_categories else [tax.resolve(c) for c in categories or []]
     default = cats[0] if len(cats) == 1 else None
-    http = Fetcher(user_agent=user_agent(contact))
+    http = HttpClient(user_agent=user_agent(contact))
     robots = RobotsPolicy(http)
     polite = PoliteFetcher(http, robots, HostPacer(interval))
     src: Source

@@ -17,6 +17,7 @@ are ``unassigned``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import xml.etree.ElementTree as ET
@@ -101,13 +102,17 @@ class Importer:
     def __init__(self, taxonomy: taxonomy_mod.Taxonomy | None = None) -> None:
         self.taxonomy = taxonomy or taxonomy_mod.load()
 
+    @functools.cached_property
+    def _ignored(self) -> frozenset[str]:
+        return frozenset(taxonomy_mod.normalize_label(x) for x in self.ignored_labels)
+
     def scan(self, src: Path) -> Iterator[SourceImage]:
         """Yield every annotated source image under ``src``."""
         raise NotImplementedError
 
     def category(self, label: str) -> str | None:
         """The taxonomy category of a dataset label; None for ignored (non-target) labels."""
-        if label in self.ignored_labels:
+        if taxonomy_mod.normalize_label(label) in self._ignored:
             return None
         return self.taxonomy.from_source_label(self.label_dataset, label)
 

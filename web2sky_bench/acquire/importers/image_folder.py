@@ -197,7 +197,7 @@ def import_image_folder(
             v = im.view or view
             category = categories[im.class_name]
             rel_out = f"images/{v}/{im.split}/{category}/{image_id}{im.path.suffix.lower()}"
-            _place(im.path, tmp / rel_out, link)
+            place_file(im.path, tmp / rel_out, link)
             rows.append({
                 "image_id": image_id, "view": v, "super_category": tax.get(category).super_category,
                 "category": category, "split": im.split, "path": rel_out,
@@ -208,21 +208,15 @@ def import_image_folder(
             raise Web2SkyError(f"none of the {len(images)} images under {src} could be read")
         write_manifest(new_rows(rows), tmp)
         write_card(tmp, name, version, importer="image-folder", unreadable_skipped=unreadable)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
 
 
-def _place(src: Path, dst: Path, link: bool) -> None:
+def place_file(src: Path, dst: Path, link: bool = False) -> None:
+    """Copy (or hard-link, when ``link`` and possible) ``src`` to ``dst``, creating folders."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if link:
         try:
@@ -231,3 +225,15 @@ def _place(src: Path, dst: Path, link: bool) -> None:
         except OSError:
             pass
     shutil.copyfile(src, dst)
+
+
+def replace_folder(tmp: Path, out_dir: Path) -> None:
+    """Rename the finished folder ``tmp`` onto ``out_dir``, replacing an old one only at the end."""
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out_dir)
