@@ -32,9 +32,15 @@ _COST_CANDIDATE = 4.5e-8
 _MAX_CANDIDATES = 1 << 22  # candidates verified per vectorised step (bounds peak memory)
 
 
+_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
 def popcount(x: np.ndarray) -> np.ndarray:
-    """Bits set in each element of an unsigned integer array."""
-    return np.bitwise_count(x)
+    """Bits set in each element of a uint64 array (``np.bitwise_count`` on numpy >= 2)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x)
+    x = np.ascontiguousarray(x, dtype=np.uint64)
+    return _BYTE_BITS[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.uint8)
 
 
 def _brute(h: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
