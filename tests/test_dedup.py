@@ -30,7 +30,7 @@ def image_folder(tmp_path_factory) -> list[Path]:
     rng = np.random.default_rng(0)
     paths = []
     for i in range(210):
-        size = (int(rng.integers(40, 260)), int(rng.integers(40, 260)))
+        size = (int(rng.integers(40, 160)), int(rng.integers(40, 160)))
         image = fixtures.photo(size, seed=1000 + i)
         kind = i % 6
         if kind == 1:
