@@ -34,8 +34,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from web2sky_bench.models.backbones import load_backbone  # noqa: E402
-from web2sky_bench.models.features import encode_paths, image_features  # noqa: E402
+from web2sky_bench.models.backbones import load_backbone
+from web2sky_bench.models.features import encode_paths, image_features
 
 
 def jpeg_folder(folder: Path, n: int, size: int, seed: int = 0) -> pd.DataFrame:

@@ -108,7 +108,7 @@ class _ImageFiles(Dataset):
         try:
             with Image.open(self.paths[i]) as im:
                 return self.preprocess(im.convert("RGB")), ""
-        except Exception as exc:  # reported in the main process as a Web2SkyError
+        except Exception as exc:  # noqa: BLE001 -- any decode failure is reported in the main process
             return None, f"{self.paths[i]}: {type(exc).__name__}: {exc}"
 
 
