@@ -152,3 +152,9 @@ def test_local_dir_model_loads_its_own_weights(tmp_path):
     tokens = open_clip.get_tokenizer(TINY_NAME)(["a ship"])
     expected = torch.nn.functional.normalize(ref.eval().encode_text(tokens), dim=-1)
     assert torch.allclose(bb.encode_text(["a ship"]), expected.detach(), atol=1e-5)
+
+
+def test_real_synth_clip_config_is_registered_on_demand():
+    bb = load_backbone("synth-clip", "random")
+    assert bb.name == "synth-clip" and bb.pretrained == "random"
+    assert bb.encode_text(["a twinjet airliner"]).shape == (1, bb.dim)

@@ -277,6 +277,9 @@ def load_backbone(
             name, pretrained = DEFAULT_BACKBONE[0], pretrained or DEFAULT_BACKBONE[1]
     if name == "synth-clip" and pretrained is None:
         name, pretrained = _synth_clip()
+        if not os.path.isfile(pretrained):
+            raise Web2SkyError(f"synth-clip weights not found at {pretrained}; train them with "
+                               f"`web2sky-bench synth train-vlm` or pass --pretrained /path/to/checkpoint.pt")
     elif name == "synth-clip":
         _synth_clip()  # registers the config so the checkpoint given can be loaded
     if name not in open_clip.list_models() and not name.startswith(("hf-hub:", "local-dir:")):
