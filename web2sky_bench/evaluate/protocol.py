@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ SEEDS = (1, 2, 3)
 SELECTION = "hyperparameters selected on aerial val only; aerial test scored once per run"
 BOOTSTRAP_RESAMPLES = 1000
 DEFAULT_DATASET = "web2sky-synth-mini"
+#: CPU threads for fit/predict. Models train small heads on cached features, where
+#: one thread avoids oversubscription: on the 2-core build machine under load a CCA
+#: fit took 9 s with 1 thread and 114 s with 2.
+TRAIN_THREADS = 1
 
 
 def resolve_dataset(name_or_dir: str | os.PathLike[str] | None = None, root: str | None = None,
@@ -205,6 +210,20 @@ def describe_weights(backbone) -> str:
     return pretrained
 
 
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op CPU threads (None: leave torch's setting)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) for one run."""
     random.seed(seed)
@@ -235,13 +254,15 @@ def run_protocol(
     root: str | None = None,
     quiet: bool = False,
     on_run: Callable[[str, int, dict[str, Any]], None] | None = None,
+    threads: int | None = TRAIN_THREADS,
 ) -> tuple[dict[str, Any], bytes]:
     """Evaluate one model config under web2sky-v1; returns (entry, predictions CSV bytes).
 
     ``model``: a registry name or a :class:`Model` subclass. Images are encoded
     once (feature cache); for every k and seed the model is built fresh, fitted
     on :func:`build_task_data` and asked for test probabilities once.
-    ``on_run(k, seed, run_metrics)`` is called after each run.
+    ``on_run(k, seed, run_metrics)`` is called after each run. ``threads``: torch
+    CPU threads while models fit and predict (None keeps torch's default).
     """
     from tqdm.auto import tqdm
 
@@ -277,18 +298,20 @@ def run_protocol(
         for seed in seeds:
             start = time.perf_counter()
             data = build_task_data(dataset_dir, frame, track, k, seed, bb, features=features)
-            seed_everything(seed)
-            m = model_cls(config, seed=seed)
-            m.fit(data)
-            val_top1 = None
-            if len(data.aerial_val):
-                vp = _check_probs(m.predict(data.aerial_val), len(data.aerial_val), len(classes), model_cls.name)
-                val_top1 = metrics.accuracy(data.aerial_val.labels.numpy(), vp.argmax(1))
+            with torch_threads(threads):
+                seed_everything(seed)
+                m = model_cls(config, seed=seed)
+                m.fit(data)
+                val_top1 = None
+                if len(data.aerial_val):
+                    vp = _check_probs(m.predict(data.aerial_val), len(data.aerial_val), len(classes), model_cls.name)
+                    val_top1 = metrics.accuracy(data.aerial_val.labels.numpy(), vp.argmax(1))
             if test_split is None:  # encoded only after the first fit, without labels
                 test_feats = encode(bb, dataset_dir, test, quiet=True)
                 test_split = Split(torch.stack([test_feats[i] for i in test["image_id"]]), None,
                                    test["image_id"].tolist())
-            probs = _check_probs(m.predict(test_split), len(test), len(classes), model_cls.name)
+            with torch_threads(threads):
+                probs = _check_probs(m.predict(test_split), len(test), len(classes), model_cls.name)
             pred = [classes[i] for i in probs.argmax(1)]
             run = {"seed": seed, "n_train_aerial": len(data.aerial_train), "val_top1": val_top1,
                    "runtime_s": round(time.perf_counter() - start, 3),
