@@ -183,3 +183,22 @@ def test_dataset_by_name_under_root(dataset):
     assert result.exit_code == 0 and "ok:" in result.output, result.output
     missing = runner.invoke(main, ["check", "nope", "--root", root])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_check_finds_mirrored_and_cropped_leaks_only_when_asked(dataset):
+    from PIL import Image, ImageOps
+
+    split.split_dataset(dataset, seed=4, quiet=True)
+    frame = manifest.read_manifest(dataset)
+    test_rows = frame[frame["split"] == "test"]
+    new = []
+    for name, victim, make in (("mirror", test_rows.iloc[0], ImageOps.mirror),
+                               ("crop", test_rows.iloc[1], lambda im: im.crop((5, 0, 96, 66)))):
+        image = make(Image.open(dataset / victim["path"]).convert("RGB"))
+        new.append(_row(dataset, f"leak-{name}", "aerial", victim["category"], victim["super_category"], "train", image))
+    manifest.write_manifest(pd.concat([frame, manifest.new_rows(new)], ignore_index=True), dataset)
+    plain = check.check_dataset(dataset, verify_sha256=False, quiet=True)
+    assert plain.ok, [p.message for p in plain.problems]
+    report = check.check_dataset(dataset, flip=True, crops=True, radius=6, verify_sha256=False, quiet=True)
+    leak = next(p for p in report.problems if p.kind == "leakage")
+    assert {e["b"] for e in leak.examples} | {e["a"] for e in leak.examples} >= {"leak-mirror", "leak-crop"}

@@ -652,6 +652,7 @@ def split_cmd(dataset, root, seed, val_fraction, test_fraction, min_per_split, v
 @click.option("--radius", type=click.IntRange(0, 64), default=8, show_default=True,
               help="Hamming radius for near-duplicate leakage.")
 @click.option("--flip", is_flag=True, help="Also count mirrored copies as leakage.")
+@click.option("--crops", is_flag=True, help="Also count copies cropped by up to 10% as leakage.")
 @click.option("--min-per-split", type=int, default=1, show_default=True)
 @click.option("--views", default="aerial", show_default=True, help="Views whose class counts are checked.")
 @click.option("--no-sha256", is_flag=True, help="Skip re-hashing file contents.")
@@ -659,11 +660,11 @@ def split_cmd(dataset, root, seed, val_fraction, test_fraction, min_per_split, v
               help="Report JSON (default: DATASET/reports/check.json).")
 @quiet_option
 @click.pass_context
-def check_cmd(ctx, dataset, root, radius, flip, min_per_split, views, no_sha256, report, quiet) -> None:
+def check_cmd(ctx, dataset, root, radius, flip, crops, min_per_split, views, no_sha256, report, quiet) -> None:
     """Health report; exits 1 on leakage, low class counts, manifest errors, missing or changed files."""
     from web2sky_bench.curate.check import check_dataset
 
-    result = check_dataset(dataset, root=root, radius=radius, flip=flip, min_per_split=min_per_split,
+    result = check_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, min_per_split=min_per_split,
                            views=tuple(v for v in views.split(",") if v), verify_sha256=not no_sha256,
                            report=report, quiet=quiet)
     for problem in result.problems:
