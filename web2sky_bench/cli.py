@@ -264,6 +264,8 @@ def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report
               help="Largest Hamming distance between near-duplicate hashes.")
 @click.option("--flip", is_flag=True, help="Also match mirrored copies (hash of the mirrored image).")
 @click.option("--crops", is_flag=True, help="Also match copies cropped by up to 10% (nine crop hashes per image).")
+@click.option("--verify", is_flag=True,
+              help="Keep a near pair only if its dHash agrees too (fewer false pairs on simple images).")
 @click.option("--exact", is_flag=True,
               help="Decode every pixel: hash values identical to imagehash (default: faster JPEG draft decode).")
 @click.option("--hash", "hash_kind", type=click.Choice(["phash", "dhash"]), default="phash", show_default=True)
@@ -273,12 +275,12 @@ def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report
               help="Report JSON (default: DATASET/reports/dedup.json).")
 @click.option("--workers", type=int, default=None, help="Worker processes for hashing (default: up to 2).")
 @quiet_option
-def dedup_cmd(dataset, root, radius, flip, crops, exact, hash_kind, method, report, workers, quiet) -> None:
+def dedup_cmd(dataset, root, radius, flip, crops, verify, exact, hash_kind, method, report, workers, quiet) -> None:
     """Find exact and near-duplicate images; write `phash`, `dup_group` and a pairs report."""
     from web2sky_bench.curate.dedup import dedup_dataset
 
-    result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, exact=exact, hash_kind=hash_kind,
-                           method=method, report=report, workers=workers, quiet=quiet)
+    result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, verify=verify, exact=exact,
+                           hash_kind=hash_kind, method=method, report=report, workers=workers, quiet=quiet)
     kinds = {k: int((result.pairs.kind == k).sum()) for k in ("exact", "near", "crop", "flip")}
     n_groups = result.frame["dup_group"].nunique()
     grouped = int(result.frame["dup_group"].notna().sum())
@@ -653,6 +655,7 @@ def split_cmd(dataset, root, seed, val_fraction, test_fraction, min_per_split, v
               help="Hamming radius for near-duplicate leakage.")
 @click.option("--flip", is_flag=True, help="Also count mirrored copies as leakage.")
 @click.option("--crops", is_flag=True, help="Also count copies cropped by up to 10% as leakage.")
+@click.option("--verify", is_flag=True, help="Count a near pair only if its dHash agrees too.")
 @click.option("--min-per-split", type=int, default=1, show_default=True)
 @click.option("--views", default="aerial", show_default=True, help="Views whose class counts are checked.")
 @click.option("--no-sha256", is_flag=True, help="Skip re-hashing file contents.")
@@ -660,13 +663,14 @@ def split_cmd(dataset, root, seed, val_fraction, test_fraction, min_per_split, v
               help="Report JSON (default: DATASET/reports/check.json).")
 @quiet_option
 @click.pass_context
-def check_cmd(ctx, dataset, root, radius, flip, crops, min_per_split, views, no_sha256, report, quiet) -> None:
+def check_cmd(ctx, dataset, root, radius, flip, crops, verify, min_per_split, views, no_sha256, report,
+              quiet) -> None:
     """Health report; exits 1 on leakage, low class counts, manifest errors, missing or changed files."""
     from web2sky_bench.curate.check import check_dataset
 
-    result = check_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, min_per_split=min_per_split,
-                           views=tuple(v for v in views.split(",") if v), verify_sha256=not no_sha256,
-                           report=report, quiet=quiet)
+    result = check_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, verify=verify,
+                           min_per_split=min_per_split, views=tuple(v for v in views.split(",") if v),
+                           verify_sha256=not no_sha256, report=report, quiet=quiet)
     for problem in result.problems:
         click.echo(f"FAIL {problem.kind}: {problem.message}")
         for example in problem.examples[:5]:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from web2sky_bench.curate import dataset as dataset_mod
 from web2sky_bench.curate import fewshot, hashing
-from web2sky_bench.curate.dedup import DEFAULT_RADIUS, exact_pairs, near_pairs
+from web2sky_bench.curate.dedup import DEFAULT_RADIUS, exact_pairs, near_pairs, verify_pairs
 from web2sky_bench.curate.split import ASSIGNED, split_counts
 from web2sky_bench.io.atomic import write_json
 from web2sky_bench.manifest import ManifestError, file_sha256, read_manifest
@@ -69,26 +69,26 @@ def _files(folder: Path, frame: pd.DataFrame, verify_sha256: bool, quiet: bool) 
     return missing, changed
 
 
-def _hashes(folder: Path, frame: pd.DataFrame, flip: bool, crops: bool, present: np.ndarray, quiet: bool):
-    """pHash per row: the manifest's where present (all recomputed for flip/crops); ok mask."""
+def _hashes(folder: Path, frame: pd.DataFrame, flip: bool, crops: bool, verify: bool, present: np.ndarray,
+            quiet: bool):
+    """pHash per row: the manifest's where present (all recomputed for flip/crops/verify); ok mask."""
     n = len(frame)
-    recompute_all = flip or crops
+    recompute_all = flip or crops or verify
     hashed = hashing.HashResult(
         np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64) if flip else None,
         frame["phash"].notna().to_numpy() & (not recompute_all), {},
         np.zeros((n, hashing.N_CROPS), dtype=np.uint64) if crops else None,
         np.zeros((n, hashing.N_CROPS), dtype=np.uint64) if crops and flip else None,
     )
+    if verify:
+        hashed.second = hashing.HashResult.empty(n, flip, crops)
     if hashed.ok.any():
         hashed.hashes[hashed.ok] = hashing.from_hex(frame.loc[hashed.ok, "phash"].tolist())
     todo = np.flatnonzero(~hashed.ok & present)
     if len(todo):
-        result = hashing.hash_files([folder / frame["path"].iat[i] for i in todo], flip=flip, crops=crops, quiet=quiet)
-        hashed.hashes[todo], hashed.ok[todo] = result.hashes, result.ok
-        for target, value in ((hashed.flipped, result.flipped), (hashed.crops, result.crops),
-                              (hashed.crops_flipped, result.crops_flipped)):
-            if target is not None:
-                target[todo] = value
+        result = hashing.hash_files([folder / frame["path"].iat[i] for i in todo], flip=flip, crops=crops,
+                                    second_kind="dhash" if verify else None, quiet=quiet)
+        hashed.put(todo, result)
     return hashed
 
 
@@ -109,6 +109,7 @@ def check_dataset(
     radius: int = DEFAULT_RADIUS,
     flip: bool = False,
     crops: bool = False,
+    verify: bool = False,
     min_per_split: int = 1,
     views: tuple[str, ...] = ("aerial",),
     verify_sha256: bool = True,
@@ -118,8 +119,8 @@ def check_dataset(
     """Run every check on a dataset folder and write the JSON report.
 
     Leakage uses the manifest's pHash values (computed where missing); with
-    ``flip`` or ``crops`` every image is re-hashed with its mirrored or crop
-    hashes, as ``dedup`` does.
+    ``flip``, ``crops`` or ``verify`` every image is re-hashed with its
+    mirrored or crop hashes and its dHash, as ``dedup`` does.
     """
     folder = dataset_mod.resolve(dataset, root)
     out = CheckReport(str(folder))
@@ -143,7 +144,7 @@ def check_dataset(
     leaks += _leaks(frame, ex.i, ex.j, ex.distance, "exact")
     missing_ids = {m["image_id"] for m in missing}
     present = ~frame["image_id"].isin(missing_ids).to_numpy()
-    hashed = _hashes(folder, frame, flip, crops, present, quiet)
+    hashed = _hashes(folder, frame, flip, crops, verify, present, quiet)
     ok = hashed.ok
     idx = np.flatnonzero(ok)
 
@@ -152,6 +153,8 @@ def check_dataset(
 
     near = near_pairs(hashed.hashes[idx], radius, rows(hashed.flipped), "auto",
                       rows(hashed.crops), rows(hashed.crops_flipped))
+    if verify:
+        near = verify_pairs(near, hashed.second, idx)
     sha = frame["sha256"].to_numpy()
     new = sha[idx[near.i]] != sha[idx[near.j]]  # exact pairs are reported above
     leaks += _leaks(frame, idx[near.i][new], idx[near.j][new], near.distance[new], "near")
