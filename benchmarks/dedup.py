@@ -251,7 +251,7 @@ KINDS = ("resize", "jpeg", "crop", "brightness", "watermark", "mirror")
 
 
 def part_c(workdir: Path, n_base: int, n_dup_sources: int, radii: list[int]) -> dict:
-    """Recall/precision of dedup (fast hashes, --flip, with and without --crops) on planted variants.
+    """Recall/precision of dedup (fast hashes, --flip; plain, --crops, --crops --verify) on planted variants.
 
     Recall: a variant ends in the same dup_group as its source. Pair precision:
     reported pairs whose two images come from the same source.
@@ -279,17 +279,20 @@ def part_c(workdir: Path, n_base: int, n_dup_sources: int, radii: list[int]) -> 
             kinds.append(kind)
     truth = np.array(truth)
     t = time.perf_counter()
-    hashed = hashing.hash_files(paths, exact=False, flip=True, crops=True, workers=2, quiet=True)
+    hashed = hashing.hash_files(paths, exact=False, flip=True, crops=True, second_kind="dhash", workers=2, quiet=True)
     hash_s = time.perf_counter() - t
     assert hashed.ok.all()
     results = {"images": len(paths), "distinct_sources": n_base, "variants_per_kind": n_dup_sources,
                "hash_s": round(hash_s, 1), "by_radius": {}}
     var_idx = np.arange(n_base, len(paths))
     var_kind = np.array(kinds)
-    for crops in (False, True):
+    rows = np.arange(len(paths))
+    for crops, verify in ((False, False), (True, False), (True, True)):
         for radius in radii:
             pairs = dedup.near_pairs(hashed.hashes, radius, hashed.flipped, "auto",
                                      hashed.crops if crops else None, hashed.crops_flipped if crops else None)
+            if verify:
+                pairs = dedup.verify_pairs(pairs, hashed.second, rows)
             same = truth[pairs.i] == truth[pairs.j]
             precision = float(same.mean()) if len(same) else 1.0
             groups = dedup.groups(len(paths), pairs)
@@ -298,7 +301,7 @@ def part_c(workdir: Path, n_base: int, n_dup_sources: int, radii: list[int]) -> 
             impure = 0
             for g in np.unique(groups[groups >= 0]):
                 impure += len(np.unique(truth[groups == g])) > 1
-            key = f"radius={radius}" + (" --crops" if crops else "")
+            key = f"radius={radius}" + (" --crops" if crops else "") + (" --verify" if verify else "")
             results["by_radius"][key] = {
                 "pairs": len(pairs), "pair_precision": round(precision, 4),
                 "recall": round(float(hit.mean()), 4),
