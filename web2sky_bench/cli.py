@@ -518,12 +518,17 @@ def _csv_list(value: str, what: str) -> list[str]:
 @click.option("--out", "leaderboard_dir", type=click.Path(file_okay=False), default=None,
               help="Leaderboard folder for the entry (default: $WEB2SKY_LEADERBOARD or $WEB2SKY_HOME/leaderboard).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:i].")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(0),
+              help="torch CPU threads while models train (small heads on cached features); 0 = torch default.")
+@click.option("--jobs", default=0, show_default=True, type=click.IntRange(0),
+              help="(k, seed) runs in parallel processes on CPU; 0 = one per CPU core (at most 8).")
 @root_option
 @quiet_option
 def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained, config_file, leaderboard_dir,
-                 device, root, quiet) -> None:
+                 device, threads, jobs, root, quiet) -> None:
     """Run MODEL under protocol web2sky-v1 and write a leaderboard entry (one per model)."""
     import json
+    import os
     from pathlib import Path
 
     from web2sky_bench.evaluate.entries import write_entry
@@ -560,7 +565,8 @@ def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained,
     for name in names:
         entry, csv = run_protocol(name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
                                   backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
-                                  quiet=quiet, on_run=progress)
+                                  quiet=quiet, on_run=progress, threads=threads or None,
+                                  jobs=jobs or min(os.cpu_count() or 1, 8))
         path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
         click.echo(results_table(entry))
         click.echo(f"entry: {path}")
