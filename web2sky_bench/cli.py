@@ -100,8 +100,8 @@ def synth_group() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint path (default: the packaged web2sky_bench/synth/weights/synth-clip.pt).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the training images and the run.")
-@click.option("--per-view", type=int, default=100, show_default=True, help="Training images per category and view.")
-@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--per-view", type=int, default=80, show_default=True, help="Training images per category and view.")
+@click.option("--epochs", type=int, default=8, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="torch threads for training.")

@@ -112,7 +112,7 @@ def render_web(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, size: in
             d.line([wx, wy, wx + wl, wy], fill=tuple(int(v) for v in np.clip(np.array(sea[0]) + 50, 0, 255)))
         yaw = rng.uniform(-0.6, 0.6) + (math.pi if rng.random() < 0.5 else 0.0)
         view = view_matrix(yaw, math.radians(rng.uniform(8, 35)))
-        frac = rng.uniform(0.6, 0.92)
+        frac = rng.uniform(0.72, 0.95)
         context = str(rng.choice(["at sea", "sailing on the ocean", "on the water"]))
     else:
         grounded = rng.random() < 0.3
@@ -131,15 +131,15 @@ def render_web(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, size: in
             elev = math.radians(rng.uniform(2, 15))
             context = str(rng.choice(["on the runway", "at an airfield", "taxiing at an airport"]))
         else:
-            elev = math.radians(rng.uniform(-22, 25))
+            elev = math.radians(rng.uniform(-15, 20))
             mesh = mesh.transformed(rot_x(math.radians(rng.normal(0, 8))) @ rot_y(math.radians(rng.normal(0, 5))))
             context = str(rng.choice(["flying in the sky", "in flight", "flying above the clouds"]))
         for _ in range(int(rng.integers(0, 4))):  # birds
             bx, by, s = rng.uniform(0, size), rng.uniform(0, size * 0.5), rng.uniform(2, 4)
             d.line([bx - s, by - s / 2, bx, by, bx + s, by - s / 2], fill=(40, 40, 45), width=1)
-        yaw = rng.uniform(-0.7, 0.7) + (math.pi if rng.random() < 0.5 else 0.0)
+        yaw = rng.uniform(-0.5, 0.5) + (math.pi if rng.random() < 0.5 else 0.0)
         view = view_matrix(yaw, elev)
-        frac = rng.uniform(0.55, 0.92)
+        frac = rng.uniform(0.62, 0.94)
     x0, y0, x1, y1 = screen_bounds(mesh, view)
     scale = frac * size / max(x1 - x0, (y1 - y0) * 1.1)
     w_px, h_px = (x1 - x0) * scale, (y1 - y0) * scale
@@ -234,14 +234,14 @@ def render_aerial(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, chip:
     colors = livery(spec, rng)
     mesh = build_mesh(spec, rng, colors)
     ship = isinstance(spec, ShipSpec)
-    eff = int(rng.integers(effective[0], effective[1] + 1))
-    ss = max(2, int(math.ceil(144 / eff)))
+    eff = int(round(effective[0] + (effective[1] - effective[0]) * rng.random() ** 1.5))  # small chips are common
+    ss = max(2, int(math.ceil(112 / eff)))
     n = eff * ss
     yaw = rng.uniform(0, 2 * math.pi)
     view = view_matrix(yaw, math.radians(rng.uniform(78, 90)))
     x0, y0, x1, y1 = screen_bounds(mesh, view)
     extent_obj = max(x1 - x0, y1 - y0)
-    extent_m = extent_obj / rng.uniform(0.55, 0.85)
+    extent_m = extent_obj / rng.uniform(0.38, 0.72)
     px_per_m = n / extent_m
     if ship:
         bg, context, _ = _sea(rng, n, px_per_m)
@@ -274,10 +274,11 @@ def render_aerial(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, chip:
     if rng.random() < 0.25:  # partial occlusion by a cloud
         bg = _clouds(rng, bg, 1, tint=(235, 236, 238), alpha=230)
     small = bg.resize((eff, eff), Image.BOX)
-    small = small.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.2, 0.9))))
+    small = small.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.45, 1.25))))
     arr = np.asarray(small, np.float32)
-    arr = (arr - 128) * rng.uniform(0.8, 1.1) + 128 * rng.uniform(0.85, 1.1)
-    arr += rng.normal(0, rng.uniform(2, 8), size=arr.shape)
+    level = arr.mean()
+    arr = (arr - level) * rng.uniform(0.55, 0.95) + level * rng.uniform(0.85, 1.1)  # hazy, low contrast
+    arr += rng.normal(0, rng.uniform(3, 11), size=arr.shape)
     out = _to_image(arr).resize((chip, chip), Image.BILINEAR)
     return Rendered(out, context, colors["phrase"], gsd_m=float(extent_m / eff))
 

@@ -1,7 +1,7 @@
 """synth-clip: a tiny open_clip model trained on web2sky-synth images and captions.
 
 The architecture is an open_clip custom config (``model_configs/synth-clip.json``:
-a ModifiedResNet image tower at 64 px and a 2-layer text transformer with
+a ModifiedResNet image tower at 96 px and a 2-layer text transformer with
 open_clip's default BPE tokenizer, which ships inside open_clip and works
 offline). :func:`register_synth_clip` adds the config to open_clip's registry
 so that the normal loading path works::
@@ -107,8 +107,8 @@ def training_set(seed: int, per_view: int, size: int, workers: int, quiet: bool 
 # --- training ------------------------------------------------------------------------------
 
 
-def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, per_view: int = 160,
-                     epochs: int = 12, batch_size: int = 128, lr: float = 2e-3, threads: int = 1,
+def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, per_view: int = 80,
+                     epochs: int = 8, batch_size: int = 64, lr: float = 3e-3, threads: int = 1,
                      workers: int | None = None, quiet: bool = False) -> dict:
     """Train synth-clip contrastively on synthetic web + aerial images and their captions.
 
