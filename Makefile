@@ -20,8 +20,11 @@ $(STAMP): $(PY) pyproject.toml requirements/pinned.txt
 
 install: $(STAMP)
 
+# Evaluate the reference CCA model under protocol web2sky-v1 on web2sky-synth mini
+# (generated on first use) and render the leaderboard ($WEB2SKY_HOME/leaderboard).
 demo: $(STAMP)
-	$(VENV)/bin/web2sky-bench datasets
+	$(VENV)/bin/web2sky-bench evaluate --model cca
+	$(VENV)/bin/web2sky-bench leaderboard render
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -36,6 +36,10 @@ def test_every_mar20_label_maps_to_exactly_one_category():
         ("fair1m", "Boeing737", "boeing-737"),
         ("fair1m", "Liquid Cargo Ship", "oil-tanker"),
         ("hrsc2016", "Arleigh Burke", "arleigh-burke-class"),
+        ("hrsc2016", "aircraft carrier", "aircraft-carrier-other"),  # level-2 only labels
+        ("hrsc2016", "warcraft", "warship-other"),
+        ("hrsc2016", "merchant ship", "merchant-other"),
+        ("hrsc2016", "ship", "ship-other"),
         ("shiprsimagenet", "LSD 41 LL", "whidbey-island-class"),
         ("fgsc23", "14", "container-ship"),
         ("fgvc_aircraft", "F/A-18", "fa-18"),

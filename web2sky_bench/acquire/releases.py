@@ -81,7 +81,17 @@ def get_release(name: str) -> Release:
     return registry[name]
 
 
+GENERATED_SIZES = ("mini", "standard")
+
+
 def is_present(name: str, root: str | Path | None = None) -> bool:
-    """Whether dataset ``name`` is on disk (its manifest and card exist)."""
-    folder = dataset_dir(name, root)
-    return (folder / MANIFEST_FILE).is_file() and (folder / CARD_FILE).is_file()
+    """Whether dataset ``name`` is on disk (its manifest and card exist).
+
+    A generated dataset counts when any of its sizes (``<name>-mini``,
+    ``<name>-standard``) is there.
+    """
+    folders = [dataset_dir(name, root)]
+    registry = load_registry()
+    if name in registry and registry[name].kind == "generated":
+        folders += [dataset_dir(f"{name}-{size}", root) for size in GENERATED_SIZES]
+    return any((f / MANIFEST_FILE).is_file() and (f / CARD_FILE).is_file() for f in folders)

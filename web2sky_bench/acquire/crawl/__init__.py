@@ -1,0 +1,1 @@
+"""Crawling web photos of taxonomy categories: pluggable sources, robots.txt, resumable state."""

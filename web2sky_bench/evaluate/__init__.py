@@ -1,0 +1,1 @@
+"""The standard harness: protocol web2sky-v1, metrics, leaderboard entries, submissions."""
