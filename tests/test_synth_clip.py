@@ -79,8 +79,8 @@ def test_zero_shot_beats_chance_on_benchmark_test_images(held_out_features, view
 
 
 def test_trainer_is_seeded_and_writes_a_loadable_checkpoint(tmp_path):
-    a = train_synth_clip(out=tmp_path / "a.pt", per_view=1, epochs=1, batch_size=16, workers=1, quiet=True)
-    b = train_synth_clip(out=tmp_path / "b.pt", per_view=1, epochs=1, batch_size=16, workers=1, quiet=True)
+    a = train_synth_clip(out=tmp_path / "a.pt", web=1, aerial=1, epochs=1, batch_size=16, workers=1, quiet=True)
+    b = train_synth_clip(out=tmp_path / "b.pt", web=1, aerial=1, epochs=1, batch_size=16, workers=1, quiet=True)
     assert a["sha256"] == b["sha256"]
     assert a["images"] == 2 * len(CATEGORIES) and a["namespace"] == "vlm"
     model, _, _ = load_synth_clip(tmp_path / "a.pt")

@@ -84,10 +84,10 @@ def _render_training_item(args) -> tuple[np.ndarray, list[str], int]:
     return np.asarray(image, dtype=np.uint8), texts, ci
 
 
-def training_set(seed: int, per_view: int, size: int, workers: int, quiet: bool = False):
-    """Render ``per_view`` images per category and view: (images uint8 NxHxWx3, captions, labels, views)."""
-    tasks = [(seed, ci, view, i, size) for ci in range(len(CATEGORIES)) for view in ("web", "aerial")
-             for i in range(per_view)]
+def training_set(seed: int, web: int, aerial: int, size: int, workers: int, quiet: bool = False):
+    """Render ``web`` and ``aerial`` images per category: (images uint8 NxHxWx3, captions, labels, views)."""
+    tasks = [(seed, ci, view, i, size) for ci in range(len(CATEGORIES))
+             for view, count in (("web", web), ("aerial", aerial)) for i in range(count)]
     images, texts, labels = [], [], []
     with tqdm(total=len(tasks), desc="render vlm training images", disable=quiet) as bar:
         if workers > 1:
@@ -107,13 +107,14 @@ def training_set(seed: int, per_view: int, size: int, workers: int, quiet: bool 
 # --- training ------------------------------------------------------------------------------
 
 
-def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, per_view: int = 80,
-                     epochs: int = 8, batch_size: int = 64, lr: float = 3e-3, threads: int = 1,
+def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, web: int = 120, aerial: int = 40,
+                     epochs: int = 14, batch_size: int = 64, lr: float = 3e-3, threads: int = 1,
                      workers: int | None = None, quiet: bool = False) -> dict:
     """Train synth-clip contrastively on synthetic web + aerial images and their captions.
 
     Images come from the generator's ``vlm`` namespace (disjoint from every
-    benchmark image). The loss is CLIP's symmetric cross-entropy with
+    benchmark image): ``web`` and ``aerial`` images per category; like a real
+    CLIP, it sees mostly web photos and few aerial chips. The loss is CLIP's symmetric cross-entropy with
     caption-level positives: every caption of the same category in the batch
     counts as a match. Writes an fp16 checkpoint (open_clip's ``state_dict``
     format) atomically and returns a summary with its sha256.
@@ -135,7 +136,7 @@ def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, p
     tokenizer = open_clip.get_tokenizer(MODEL_NAME)
     started = time.time()
     n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    images, texts, labels, views = training_set(seed, per_view, size, n_workers, quiet)
+    images, texts, labels, views = training_set(seed, web, aerial, size, n_workers, quiet)
     t_render = time.time() - started
     tokens = tokenizer([t for caps in texts for t in caps]).view(len(texts), CAPTIONS_PER_IMAGE, -1)
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # uint8 N,3,H,W
@@ -188,7 +189,7 @@ def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, p
                 bar.update()
     model.eval()
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    meta = {"model": MODEL_NAME, "seed": seed, "per_view": per_view, "epochs": epochs, "batch_size": batch_size,
+    meta = {"model": MODEL_NAME, "seed": seed, "web": web, "aerial": aerial, "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "namespace": "vlm", "images": n, "final_loss": float(np.mean(losses[-20:]))}
     with atomic_path(out) as tmp:
         torch.save({"state_dict": state, "meta": meta}, tmp)
