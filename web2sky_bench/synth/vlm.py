@@ -17,6 +17,7 @@ never use.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import multiprocessing as mp
@@ -141,7 +142,7 @@ def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, w
     tokens = tokenizer([t for caps in texts for t in caps]).view(len(texts), CAPTIONS_PER_IMAGE, -1)
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # uint8 N,3,H,W
     y = torch.from_numpy(labels)
-    aerial = torch.from_numpy(views == 1)
+    is_aerial = torch.from_numpy(views == 1)
     mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
 
@@ -165,7 +166,7 @@ def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, w
                 x[flip] = x[flip].flip(-1)
                 rot = torch.randint(0, 4, (len(idx),), generator=gen)
                 for k in (1, 2, 3):  # aerial chips have no "up": rotate them by multiples of 90 deg
-                    sel = aerial[idx] & (rot == k)
+                    sel = is_aerial[idx] & (rot == k)
                     if sel.any():
                         x[sel] = torch.rot90(x[sel], k, (2, 3))
                 x = (x - mean) / std
@@ -191,7 +192,9 @@ def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, w
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     meta = {"model": MODEL_NAME, "seed": seed, "web": web, "aerial": aerial, "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "namespace": "vlm", "images": n, "final_loss": float(np.mean(losses[-20:]))}
+    buf = io.BytesIO()  # a file-name-independent archive: same weights, same bytes
+    torch.save({"state_dict": state, "meta": meta}, buf)
     with atomic_path(out) as tmp:
-        torch.save({"state_dict": state, "meta": meta}, tmp)
+        tmp.write_bytes(buf.getvalue())
     return {**meta, "path": str(out), "sha256": file_sha256(out), "bytes": out.stat().st_size,
             "render_s": round(t_render, 1), "total_s": round(time.time() - started, 1)}
