@@ -584,17 +584,18 @@ def synth_group() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint path (default: the packaged web2sky_bench/synth/weights/synth-clip.pt).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the training images and the run.")
-@click.option("--per-view", type=int, default=100, show_default=True, help="Training images per category and view.")
-@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--web", type=int, default=120, show_default=True, help="Web training images per category.")
+@click.option("--aerial", type=int, default=40, show_default=True, help="Aerial training images per category.")
+@click.option("--epochs", type=int, default=14, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="torch threads for training.")
 @quiet_option
-def synth_train_vlm(out, seed, per_view, epochs, batch_size, lr, threads, quiet) -> None:
+def synth_train_vlm(out, seed, web, aerial, epochs, batch_size, lr, threads, quiet) -> None:
     """Train synth-clip contrastively on synthetic web + aerial images and captions (CPU)."""
     from web2sky_bench.synth.vlm import train_synth_clip
 
-    summary = train_synth_clip(out=out, seed=seed, per_view=per_view, epochs=epochs, batch_size=batch_size,
+    summary = train_synth_clip(out=out, seed=seed, web=web, aerial=aerial, epochs=epochs, batch_size=batch_size,
                                lr=lr, threads=threads, quiet=quiet)
     click.echo(f"wrote {summary['path']} ({summary['bytes'] / 1e6:.1f} MB) in {summary['total_s']:.0f} s")
     click.echo(f"sha256 {summary['sha256']}")
