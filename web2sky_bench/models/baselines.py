@@ -188,7 +188,7 @@ class TipAdapterF(TrainableModel):
         "weight_decay": 0.01,
         "alpha": 1.0,  # cache residual weight
         "beta": 5.5,  # cache sharpness
-        "cache": "both",  # "aerial": the k aerial shots; "both": web + aerial training images
+        "cache": "aerial",  # "aerial": the k aerial shots (the paper's few-shot cache); "both": web + aerial images
         "search": True,  # after training, pick alpha/beta on aerial val from a small grid
     }
 
