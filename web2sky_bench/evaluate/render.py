@@ -179,20 +179,23 @@ def render_plots(entries: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     for (bench, track), group in _groups(entries).items():
         shots = sorted({k for e in group for k in e["results"]}, key=shots_order)
         shots_png, class_png = _plot_names(bench, track)
-        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
-        for e in sorted(group, key=lambda e: e["entry_id"]):
+        fig, ax = plt.subplots(figsize=(9, 4.8), dpi=100)
+        colors = plt.get_cmap("tab20").colors
+        styles = ("-", "--", ":", "-.")
+        for i, e in enumerate(sorted(group, key=lambda e: e["entry_id"])):
             ks = [k for k in shots if k in e["results"]]
-            xs = [shots.index(k) for k in ks]
+            xs = [shots.index(k) + 0.06 * (i % 5 - 2) for k in ks]  # small offsets keep error bars apart
             mean = [100 * e["results"][k]["aggregate"]["top1"]["mean"] for k in ks]
             std = [100 * e["results"][k]["aggregate"]["top1"]["std"] for k in ks]
-            ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3,
+            ax.errorbar(xs, mean, yerr=std, marker="os^Dv"[i % 5], markersize=4, capsize=2, linewidth=1.2,
+                        color=colors[i % len(colors)], linestyle=styles[(i // len(colors)) % len(styles)],
                         label=_mpl_text(f"{_label(e)} [{e['model']['backbone'] or '-'}]"))
         ax.set_xticks(range(len(shots)), shots)
         ax.set_xlabel("aerial shots per class (k)")
         ax.set_ylabel("top-1 accuracy on aerial test (%)")
         ax.set_title(_mpl_text(f"{bench} · track {track}"))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.tight_layout()
         written.append(_save(fig, out_dir / shots_png))
 
