@@ -30,7 +30,7 @@ def image_folder(tmp_path_factory) -> list[Path]:
     rng = np.random.default_rng(0)
     paths = []
     for i in range(210):
-        size = (int(rng.integers(40, 260)), int(rng.integers(40, 260)))
+        size = (int(rng.integers(40, 160)), int(rng.integers(40, 160)))
         image = fixtures.photo(size, seed=1000 + i)
         kind = i % 6
         if kind == 1:
@@ -207,3 +207,10 @@ def pd_isna(value) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def test_popcount_fallback_without_numpy2(monkeypatch):
+    x = np.random.default_rng(0).integers(0, 2**64 - 1, (50, 3), dtype=np.uint64, endpoint=True)
+    expected = np.array([[bin(int(v)).count("1") for v in row] for row in x])
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    np.testing.assert_array_equal(search.popcount(x), expected)

@@ -32,7 +32,7 @@ def _accuracy(model: Model, test) -> float:
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_beats_chance(name, task):
     data, test = task
-    model = get_model(name)(config={"epochs": 15} if "epochs" in get_model(name).default_config else None, seed=1)
+    model = get_model(name)(config={"epochs": 10, "min_steps": 5} if "epochs" in get_model(name).default_config else None, seed=1)
     assert model.name == name
     model.fit(data)
     assert _accuracy(model, test) > 2 * (1 / 8)

@@ -152,7 +152,8 @@ def check_dataset(
     if counts[list(ASSIGNED)].to_numpy().sum():
         low = counts[(counts[list(ASSIGNED)] < min_per_split).any(axis=1)]
         if len(low):
-            examples = [{"category": c, **{s: int(low.at[c, s]) for s in ASSIGNED}} for c in low.index]
+            examples = [{"view": v, "category": c, **{s: int(low.at[(v, c), s]) for s in ASSIGNED}}
+                        for v, c in low.index]
             out.problems.append(Problem(
                 "class_counts", f"{len(low)} class(es) of view {'/'.join(views)} have fewer than "
                 f"{min_per_split} image(s) in a split", examples[:MAX_EXAMPLES]))

@@ -9,9 +9,11 @@ A trainable model subclasses :class:`TrainableModel` and provides three hooks:
 * :meth:`TrainableModel.logits` maps aerial features to class logits (used for
   model selection on ``aerial_val`` and for :meth:`~Model.predict`).
 
-:func:`fit_loop` then runs AdamW for ``epochs`` epochs, evaluates aerial-val
-accuracy after every epoch, keeps the best weights (earliest epoch on ties) and
-stops after ``patience`` epochs without improvement. Test data never enters.
+:func:`fit_loop` then runs AdamW for ``epochs`` epochs of
+``max(ceil(n / batch_size), min_steps)`` steps (n: the larger used view),
+evaluates aerial-val accuracy after every epoch, keeps the best weights
+(earliest epoch on ties) and stops after ``patience`` epochs without
+improvement. Test data never enters.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,  # AdamW learning rate
     "weight_decay": 1e-4,  # AdamW weight decay
     "patience": 8,  # epochs without aerial-val improvement before stopping
+    "min_steps": 20,  # at least this many steps per epoch (k = 1 has only K aerial images)
 }
 
 
@@ -131,7 +134,7 @@ def fit_loop(
     generator = torch.Generator().manual_seed(seed)
     web_c = _Cycler(len(web_x), bs, generator) if len(web_x) else None
     aer_c = _Cycler(len(aerial_x), bs, generator) if len(aerial_x) else None
-    steps = math.ceil(max(len(web_x), len(aerial_x)) / bs)
+    steps = max(math.ceil(max(len(web_x), len(aerial_x)) / bs), int(config["min_steps"]))
     epochs = int(config["epochs"])
     total = max(1, steps * epochs)
 
