@@ -1,7 +1,7 @@
 """synth-clip: a tiny open_clip model trained on web2sky-synth images and captions.
 
 The architecture is an open_clip custom config (``model_configs/synth-clip.json``:
-a ModifiedResNet image tower at 64 px and a 2-layer text transformer with
+a ModifiedResNet image tower at 96 px and a 2-layer text transformer with
 open_clip's default BPE tokenizer, which ships inside open_clip and works
 offline). :func:`register_synth_clip` adds the config to open_clip's registry
 so that the normal loading path works::
@@ -17,6 +17,7 @@ never use.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import multiprocessing as mp
@@ -84,10 +85,10 @@ def _render_training_item(args) -> tuple[np.ndarray, list[str], int]:
     return np.asarray(image, dtype=np.uint8), texts, ci
 
 
-def training_set(seed: int, per_view: int, size: int, workers: int, quiet: bool = False):
-    """Render ``per_view`` images per category and view: (images uint8 NxHxWx3, captions, labels, views)."""
-    tasks = [(seed, ci, view, i, size) for ci in range(len(CATEGORIES)) for view in ("web", "aerial")
-             for i in range(per_view)]
+def training_set(seed: int, web: int, aerial: int, size: int, workers: int, quiet: bool = False):
+    """Render ``web`` and ``aerial`` images per category: (images uint8 NxHxWx3, captions, labels, views)."""
+    tasks = [(seed, ci, view, i, size) for ci in range(len(CATEGORIES))
+             for view, count in (("web", web), ("aerial", aerial)) for i in range(count)]
     images, texts, labels = [], [], []
     with tqdm(total=len(tasks), desc="render vlm training images", disable=quiet) as bar:
         if workers > 1:
@@ -107,13 +108,14 @@ def training_set(seed: int, per_view: int, size: int, workers: int, quiet: bool 
 # --- training ------------------------------------------------------------------------------
 
 
-def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, per_view: int = 160,
-                     epochs: int = 12, batch_size: int = 128, lr: float = 2e-3, threads: int = 1,
+def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, web: int = 120, aerial: int = 40,
+                     epochs: int = 14, batch_size: int = 64, lr: float = 3e-3, threads: int = 1,
                      workers: int | None = None, quiet: bool = False) -> dict:
     """Train synth-clip contrastively on synthetic web + aerial images and their captions.
 
     Images come from the generator's ``vlm`` namespace (disjoint from every
-    benchmark image). The loss is CLIP's symmetric cross-entropy with
+    benchmark image): ``web`` and ``aerial`` images per category; like a real
+    CLIP, it sees mostly web photos and few aerial chips. The loss is CLIP's symmetric cross-entropy with
     caption-level positives: every caption of the same category in the batch
     counts as a match. Writes an fp16 checkpoint (open_clip's ``state_dict``
     format) atomically and returns a summary with its sha256.
@@ -135,12 +137,12 @@ def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, p
     tokenizer = open_clip.get_tokenizer(MODEL_NAME)
     started = time.time()
     n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    images, texts, labels, views = training_set(seed, per_view, size, n_workers, quiet)
+    images, texts, labels, views = training_set(seed, web, aerial, size, n_workers, quiet)
     t_render = time.time() - started
     tokens = tokenizer([t for caps in texts for t in caps]).view(len(texts), CAPTIONS_PER_IMAGE, -1)
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # uint8 N,3,H,W
     y = torch.from_numpy(labels)
-    aerial = torch.from_numpy(views == 1)
+    is_aerial = torch.from_numpy(views == 1)
     mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
 
@@ -164,7 +166,7 @@ def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, p
                 x[flip] = x[flip].flip(-1)
                 rot = torch.randint(0, 4, (len(idx),), generator=gen)
                 for k in (1, 2, 3):  # aerial chips have no "up": rotate them by multiples of 90 deg
-                    sel = aerial[idx] & (rot == k)
+                    sel = is_aerial[idx] & (rot == k)
                     if sel.any():
                         x[sel] = torch.rot90(x[sel], k, (2, 3))
                 x = (x - mean) / std
@@ -188,9 +190,11 @@ def train_synth_clip(out: str | os.PathLike[str] | None = None, seed: int = 0, p
                 bar.update()
     model.eval()
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    meta = {"model": MODEL_NAME, "seed": seed, "per_view": per_view, "epochs": epochs, "batch_size": batch_size,
+    meta = {"model": MODEL_NAME, "seed": seed, "web": web, "aerial": aerial, "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "namespace": "vlm", "images": n, "final_loss": float(np.mean(losses[-20:]))}
+    buf = io.BytesIO()  # a file-name-independent archive: same weights, same bytes
+    torch.save({"state_dict": state, "meta": meta}, buf)
     with atomic_path(out) as tmp:
-        torch.save({"state_dict": state, "meta": meta}, tmp)
+        tmp.write_bytes(buf.getvalue())
     return {**meta, "path": str(out), "sha256": file_sha256(out), "bytes": out.stat().st_size,
             "render_s": round(t_render, 1), "total_s": round(time.time() - started, 1)}
