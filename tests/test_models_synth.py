@@ -8,7 +8,7 @@ import torch
 
 from web2sky_bench.models.registry import MODELS, get_model
 
-pytestmark = pytest.mark.slow  # renders + encodes synth mini once (~30 s alone, more on a loaded machine)
+pytestmark = pytest.mark.slow  # encodes synth mini and trains 19 models (~1 min on 2 cores)
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +18,6 @@ def synth_task(tmp_path_factory, synth_mini):
     from web2sky_bench.models.backbones import load_backbone
     from web2sky_bench.models.base import Split
 
-    from web2sky_bench.synth.vlm import register_synth_clip
-
-    if not register_synth_clip()[1].is_file():
-        pytest.skip("synth-clip weights are not committed yet (web2sky_bench/synth/weights/synth-clip.pt)")
     home = tmp_path_factory.mktemp("synth-home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WEB2SKY_HOME", str(home))
