@@ -524,10 +524,11 @@ def _csv_list(value: str, what: str) -> list[str]:
               help="torch CPU threads while models train (small heads on cached features); 0 = torch default.")
 @click.option("--jobs", default=0, show_default=True, type=click.IntRange(0),
               help="(k, seed) runs in parallel processes on CPU; 0 = one per CPU core (at most 8).")
+@click.option("--no-cache", is_flag=True, help="Rerun every (k, seed) even when an identical run is cached.")
 @root_option
 @quiet_option
 def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained, config_file, leaderboard_dir,
-                 device, threads, jobs, root, quiet) -> None:
+                 device, threads, jobs, no_cache, root, quiet) -> None:
     """Run MODEL under protocol web2sky-v1 and write a leaderboard entry (one per model)."""
     import json
     import os
@@ -552,7 +553,9 @@ def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained,
 
     def progress(k: str, seed: int, run: dict) -> None:
         if not quiet:
-            click.echo(f"  k={k:<3} seed={seed}: top-1 {100 * run['top1']:5.1f}%  ({run['runtime_s']:.1f} s)", err=True)
+            note = ", cached" if run.get("cached") else ""
+            click.echo(f"  k={k:<3} seed={seed}: top-1 {100 * run['top1']:5.1f}%  ({run['runtime_s']:.1f} s{note})",
+                       err=True)
 
     if model_name.strip() == "all":
         from web2sky_bench.models.registry import MODELS
@@ -568,7 +571,7 @@ def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained,
         entry, csv = run_protocol(name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
                                   backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
                                   quiet=quiet, on_run=progress, threads=threads or None,
-                                  jobs=jobs or min(os.cpu_count() or 1, 8))
+                                  jobs=jobs or min(os.cpu_count() or 1, 8), cache=not no_cache)
         path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
         click.echo(results_table(entry))
         click.echo(f"entry: {path}")
