@@ -21,6 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from web2sky_bench.curate import dataset as dataset_mod
 from web2sky_bench.curate import hashing, search
+from web2sky_bench.executors import Executor
 from web2sky_bench.io.atomic import write_json
 from web2sky_bench.manifest import read_manifest
 
@@ -117,17 +118,21 @@ def dedup_dataset(
     report: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     quiet: bool = False,
+    executor: Executor | None = None,
 ) -> DedupResult:
     """Hash every image, find exact and near duplicates, write ``phash``/``dup_group`` and a report.
 
     ``exact`` decodes every pixel (hash values identical to imagehash); the
     default fast path uses JPEG draft decoding. With ``hash_kind="dhash"`` the
     search runs on dHash and the ``phash`` column is left as it was.
+    ``executor`` runs the hashing (default: local, ``workers`` processes); the
+    radius search runs in this process (see docs/ray.md for its limits).
     """
     folder = dataset_mod.resolve(dataset, root)
     frame = read_manifest(folder)
     paths = [folder / p for p in frame["path"]]
-    hashed = hashing.hash_files(paths, hash_kind, exact=exact, flip=flip, workers=workers, quiet=quiet)
+    hashed = hashing.hash_files(paths, hash_kind, exact=exact, flip=flip, workers=workers, quiet=quiet,
+                                executor=executor)
     ok = np.flatnonzero(hashed.ok)
     near = near_pairs(
         hashed.hashes[ok], radius, hashed.flipped[ok] if hashed.flipped is not None else None, method

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.fftpack
 from PIL import Image, ImageOps
-from tqdm import tqdm
 
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.executors import Executor, Stage, get_executor
 from web2sky_bench.io import images
 
 HASH_KINDS = ("phash", "dhash")
@@ -135,6 +135,17 @@ def _hash_chunk(args: tuple[list[str], int, str, bool, bool]) -> tuple[int, np.n
     return offset, hashes, flipped, ok, errors
 
 
+def hash_batch(batch: pd.DataFrame, kind: str = "phash", exact: bool = False, flip: bool = False) -> pd.DataFrame:
+    """Per-batch form of :func:`_hash_chunk` for the executors: a ``path`` column -> hash columns."""
+    _, hashes, flipped, ok, errors = _hash_chunk((batch["path"].tolist(), 0, kind, exact, flip))
+    return pd.DataFrame({
+        "hash": hashes,
+        "flipped": flipped if flipped is not None else np.zeros(len(hashes), np.uint64),
+        "ok": ok,
+        "error": [errors.get(i, "") for i in range(len(hashes))],
+    })
+
+
 def hash_files(
     paths: Sequence[str | os.PathLike[str]],
     kind: str = "phash",
@@ -143,35 +154,17 @@ def hash_files(
     workers: int | None = None,
     chunk: int = 128,
     quiet: bool = False,
+    executor: Executor | None = None,
 ) -> HashResult:
-    """Hash many files in chunks (vectorised DCT per chunk) across ``workers`` processes."""
+    """Hash many files in chunks (vectorised DCT per chunk) on ``executor`` (default: ``workers`` processes)."""
     if kind not in HASH_KINDS:
         raise Web2SkyError(f"unknown hash {kind!r}; choose one of {', '.join(HASH_KINDS)}")
     n = len(paths)
-    strs = [str(p) for p in paths]
-    jobs = [(strs[i : i + chunk], i, kind, exact, flip) for i in range(0, n, chunk)]
-    hashes = np.zeros(n, dtype=np.uint64)
-    flipped = np.zeros(n, dtype=np.uint64) if flip else None
-    ok = np.zeros(n, dtype=bool)
-    errors: dict[int, str] = {}
-    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    bar = tqdm(total=n, desc=kind, unit="img", disable=quiet)
-
-    def collect(result) -> None:
-        offset, h, f, k, e = result
-        hashes[offset : offset + len(h)] = h
-        if flipped is not None:
-            flipped[offset : offset + len(h)] = f
-        ok[offset : offset + len(h)] = k
-        errors.update(e)
-        bar.update(len(h))
-
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for result in pool.map(_hash_chunk, jobs):
-                collect(result)
-    else:
-        for job in jobs:
-            collect(_hash_chunk(job))
-    bar.close()
-    return HashResult(hashes, flipped, ok, errors)
+    if n == 0:
+        return HashResult(np.zeros(0, np.uint64), np.zeros(0, np.uint64) if flip else None, np.zeros(0, bool), {})
+    executor = executor or get_executor("local", workers=workers)
+    out = executor.map_batches(Stage(hash_batch, {"kind": kind, "exact": exact, "flip": flip}),
+                               pd.DataFrame({"path": [str(p) for p in paths]}), chunk, desc=kind, quiet=quiet)
+    errors = {i: e for i, e in enumerate(out["error"]) if e}
+    flipped = out["flipped"].to_numpy(np.uint64) if flip else None
+    return HashResult(out["hash"].to_numpy(np.uint64), flipped, out["ok"].to_numpy(bool), errors)
