@@ -141,7 +141,12 @@ class Executor:
 
 
 class LocalExecutor(Executor):
-    """This machine: in-process when ``workers <= 1`` or one batch, else a process (or thread) pool."""
+    """This machine: in-process when ``workers <= 1`` or one batch, else a process (or thread) pool.
+
+    The process pool forks; do not use it in a process that has called
+    ``ray.init`` (forking Ray's gRPC threads can deadlock the children): use
+    ``workers=1`` or threads there.
+    """
 
     name = "local"
 
