@@ -49,15 +49,20 @@ def test_key_identifies_weights_and_preprocessing(tmp_path, tiny_ckpt):
     assert not torch.equal(a.encode_text(["b-52"]), other.encode_text(["b-52"]))
 
 
-def test_random_init_key_follows_the_weights(tmp_path):
+def test_random_init_is_seeded_and_keyed_by_its_weights(tmp_path):
     register_tiny_clip(tmp_path)
     torch.manual_seed(3)
-    a = load_backbone(TINY_NAME, "random")
+    first_draw = torch.rand(1)
     torch.manual_seed(3)
+    a = load_backbone(TINY_NAME, "random")
+    assert torch.equal(torch.rand(1), first_draw)  # the caller's RNG stream is not consumed
     b = load_backbone(TINY_NAME, "random")
     torch.manual_seed(4)
     c = load_backbone(TINY_NAME, "random")
-    assert a.key.startswith(f"{TINY_NAME}|random:") and a.key == b.key != c.key
+    assert a.key.startswith(f"{TINY_NAME}|random:") and a.key == b.key == c.key
+    assert torch.equal(a.encode_text(["x"]), c.encode_text(["x"]))
+    ckpt = save_tiny_checkpoint(tmp_path, seed=1)
+    assert load_backbone(TINY_NAME, ckpt).key != a.key
 
 
 def test_offline_tag_fails_fast_with_clear_message(monkeypatch):
@@ -72,9 +77,11 @@ def test_offline_tag_fails_fast_with_clear_message(monkeypatch):
 
 def test_unreachable_hub_fails_fast_without_offline_flag(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(backbones, "_network_reachable", lambda *a, **k: False)
-    with pytest.raises(Web2SkyError, match="cannot be reached"):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # closed port: connection refused
+    t0 = time.perf_counter()
+    with pytest.raises(Web2SkyError, match=r"'openai' for RN50 needs a download.*http://127.0.0.1:9 cannot be reached"):
         load_backbone("RN50", "openai")
+    assert time.perf_counter() - t0 < 5
 
 
 def test_real_dataset_defaults_to_vit_b_16_openai(tmp_path, monkeypatch):
@@ -130,3 +137,29 @@ def test_synth_dataset_defaults_to_synth_clip(tmp_path, monkeypatch):
     bb = load_backbone(dataset_dir=tmp_path)
     assert calls and bb.name == TINY_NAME and bb.pretrained == str(ckpt)
     assert backbones.checkpoint_sha256(ckpt) in bb.key
+
+
+def test_local_dir_model_loads_its_own_weights(tmp_path):
+    import json
+
+    import open_clip
+    from tiny_clip import TINY_CONFIG
+
+    folder = tmp_path / "my-clip"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CONFIG}))
+    register_tiny_clip(tmp_path / "cfg")
+    torch.manual_seed(9)
+    ref = open_clip.create_model(TINY_NAME)
+    torch.save(ref.state_dict(), folder / "open_clip_pytorch_model.bin")
+    bb = load_backbone(f"local-dir:{folder}")
+    assert bb.pretrained == "local-dir" and bb.key.split("|")[1].startswith("local-dir:")
+    tokens = open_clip.get_tokenizer(TINY_NAME)(["a ship"])
+    expected = torch.nn.functional.normalize(ref.eval().encode_text(tokens), dim=-1)
+    assert torch.allclose(bb.encode_text(["a ship"]), expected.detach(), atol=1e-5)
+
+
+def test_real_synth_clip_config_is_registered_on_demand():
+    bb = load_backbone("synth-clip", "random")
+    assert bb.name == "synth-clip" and bb.pretrained == "random"
+    assert bb.encode_text(["a twinjet airliner"]).shape == (1, bb.dim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -242,8 +243,26 @@ def test_predictions_and_mistakes_views(tiny, tmp_path):
     assert _ids(ds.load_saved_view("mistakes-linear_probe")) == ["a1"]
 
 
+def test_leaderboard_entry_with_a_predictions_csv(tiny, tmp_path):
+    """An entry as `evaluate` writes it: predictions per k and seed in a CSV next to the JSON."""
+    from web2sky_bench.browse import build_dataset
+
+    lines = ["shots,seed,image_id,prediction,confidence"]
+    for shots, seed, label in (("1", 1, "f-16"), ("16", 1, "nimitz-class"), ("16", 2, "f-16"), ("all", 2, "f-16"),
+                               ("all", 1, "c-130")):
+        lines += [f"{shots},{seed},a3,{label},0.5", f"{shots},{seed},a4,{label},0.75"]
+    (tmp_path / "e1.predictions.csv").write_text("\n".join(lines) + "\n")
+    entry = tmp_path / "e1.json"
+    entry.write_text(json.dumps({"model": {"name": "cca"}, "predictions": "e1.predictions.csv"}))
+    ds = build_dataset(tiny, name=_name(), predictions=[entry], quiet=True).dataset
+    assert list(ds.info["web2sky"]["predictions"]) == ["cca k=all seed=1"]
+    assert dict(zip(*ds.exists("pred_cca_k_all_seed_1").values(["image_id", "pred_cca_k_all_seed_1.label"]))) == {
+        "a3": "c-130", "a4": "c-130"}
+    assert _ids(ds.load_saved_view("mistakes-cca_k_all_seed_1")) == ["a4"]
+
+
 def test_bad_inputs_raise_actionable_errors(tiny, tmp_path):
-    from web2sky_bench.browse import build_dataset, read_predictions, resolve_dataset
+    from web2sky_bench.browse import build_dataset, launch, read_predictions, resolve_dataset
 
     with pytest.raises(Web2SkyError, match="no dataset at"):
         resolve_dataset(tmp_path / "nothing")
@@ -263,6 +282,11 @@ def test_bad_inputs_raise_actionable_errors(tiny, tmp_path):
     other = _write_dataset(tmp_path / "other")
     with pytest.raises(Web2SkyError, match="already shows"):
         build_dataset(other, name=name, quiet=True)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(Web2SkyError, match="in use; pass another --port"):
+            launch(name, port=busy.getsockname()[1])
 
 
 def test_cli_no_launch_prints_name(tiny, tmp_path):
@@ -284,7 +308,15 @@ def _get(url: str) -> tuple[int, bytes]:
         return resp.status, resp.read()
 
 
-def test_app_answers_on_loopback_and_stops_by_pid(tiny):
+@pytest.mark.slow  # two fresh Python processes import FiftyOne: ~15-40 s on 2 busy cores
+def _screenshot_module():
+    spec = importlib.util.spec_from_file_location("browse_screenshot", REPO / "docs" / "browse_screenshot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_app_answers_on_loopback_and_stops_by_pid(tiny, tmp_path):
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "web2sky_bench", "browse", str(tiny), "--port", str(port),
@@ -305,6 +337,14 @@ def test_app_answers_on_loopback_and_stops_by_pid(tiny):
         assert b"<html" in body.lower()
         version = json.loads(_get(f"http://127.0.0.1:{port}/fiftyone")[1])["version"]
         assert version
+        if shutil.which("chromium"):  # docs/browse_screenshot.py drives the real App
+            shot = _screenshot_module().screenshot(f"http://127.0.0.1:{port}/datasets/app-tiny",
+                                                   tmp_path / "app.png", width=800, height=600, settle_s=10)
+            assert "tags on" in shot, shot
+            from PIL import Image
+
+            with Image.open(tmp_path / "app.png") as img:
+                assert img.size == (800, 600) and len(img.convert("RGB").getcolors(1 << 20)) > 50
         family = psutil.Process(proc.pid).children(recursive=True)
         assert family, "the App server runs as a child service"
         os.kill(proc.pid, signal.SIGTERM)
@@ -319,3 +359,56 @@ def test_app_answers_on_loopback_and_stops_by_pid(tiny):
             proc.wait()
         output = proc.stdout.read()
     assert "dataset: app-tiny" in output
+
+
+def test_visualization_from_precomputed_features(tiny):
+    import numpy as np
+
+    from web2sky_bench.browse import add_visualization, build_dataset
+
+    ds = build_dataset(tiny, name=_name(), quiet=True).dataset
+    ids = [r[0] for r in ROWS]
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(len(ids), 8)).astype(np.float32)
+    features[[i for i, r in enumerate(ROWS) if r[1] == "web"]] += 6.0  # a web cluster
+    key = add_visualization(ds, ids, features, method="pca")
+    results = ds.load_brain_results(key)
+    points = dict(zip(results.current_sample_ids, results.current_points.tolist()))
+    by_id = dict(zip(*ds.values(["id", "image_id"])))
+    web = [points[s][0] for s, i in by_id.items() if i.startswith("w")]
+    aerial = [points[s][0] for s, i in by_id.items() if i.startswith("a")]
+    assert len(points) == len(ids)
+    assert min(web) > max(aerial) or max(web) < min(aerial)  # the first component splits the views
+    assert add_visualization(ds, ids, features, method="tsne") == key  # replaced, not duplicated
+    assert ds.list_brain_runs() == [key]
+    with pytest.raises(Web2SkyError, match="features must be"):
+        add_visualization(ds, ids, features[:3])
+
+
+def test_visualization_from_a_backbone_through_the_feature_cache(tiny, tmp_path):
+    from tests.tiny_clip import TINY_NAME, save_tiny_checkpoint
+    from web2sky_bench.browse import add_backbone_visualization, build_dataset
+    from web2sky_bench.models.backbones import load_backbone
+    from web2sky_bench.models.features import FeatureCache
+
+    ds = build_dataset(tiny, name=_name(), quiet=True).dataset
+    backbone = load_backbone(TINY_NAME, save_tiny_checkpoint(tmp_path / "clip"), "cpu")
+    key = add_backbone_visualization(ds, tiny, backbone, method="pca", quiet=True)
+    assert key == "features_web2sky_tiny_test"
+    assert len(ds.load_brain_results(key).current_points) == len(ROWS)
+    assert len(FeatureCache(backbone.key).load()) == len(ROWS)  # encoded once, cached for models
+
+
+@pytest.mark.slow  # generating web2sky-synth mini (1,728 images) takes ~20-40 s on 2 cores
+def test_synth_mini_counts_equal_manifest_stats(tmp_path):
+    from web2sky_bench.cli import main
+    from web2sky_bench.synth import generate_dataset
+
+    folder = generate_dataset(tmp_path / "web2sky-synth-mini", size="mini", seed=0, quiet=True)
+    runner = CliRunner()
+    expected = runner.invoke(main, ["manifest", "stats", str(folder)])
+    assert expected.exit_code == 0, expected.output
+    got = runner.invoke(main, ["browse", str(folder), "--no-launch", "--stats", "-q"])
+    assert got.exit_code == 0, got.output
+    assert got.stdout == expected.stdout  # per view x super_category x category x split, from split tags
+    assert "dataset: web2sky-synth-mini (1728 samples" in got.stderr

@@ -30,7 +30,7 @@ def image_folder(tmp_path_factory) -> list[Path]:
     rng = np.random.default_rng(0)
     paths = []
     for i in range(210):
-        size = (int(rng.integers(40, 260)), int(rng.integers(40, 260)))
+        size = (int(rng.integers(40, 160)), int(rng.integers(40, 160)))
         image = fixtures.photo(size, seed=1000 + i)
         kind = i % 6
         if kind == 1:
@@ -74,6 +74,19 @@ def test_fast_path_agrees_closely(image_folder):
     fast = hashing.hash_files(image_folder, exact=False, workers=1, quiet=True)
     dist = search.popcount(exact.hashes ^ fast.hashes)
     assert dist.max() <= 8 and dist.mean() < 1.0
+
+
+def test_crop_hashes_match_cropped_copies(image_folder):
+    base = Image.open(image_folder[0]).convert("RGB")
+    w, h = base.size
+    crop = base.crop((w // 20, 0, w, h - h // 10))
+    grey_b, grey_c = hashing._grey(base), hashing._grey(crop)
+    crops_b = hashing.phash_from_pixels(hashing.crop_arrays(grey_b))[0]
+    full_b = hashing.phash_from_pixels(hashing.grey_for_hash(grey_b)[None])[0]
+    full_c = hashing.phash_from_pixels(hashing.grey_for_hash(grey_c)[None])[0]
+    assert crops_b.shape == (hashing.N_CROPS,)
+    assert search.popcount(crops_b ^ full_c).min() < search.popcount(full_b ^ full_c)[0]
+    assert hashing.crop_boxes(100, 100)[0] == (0, 0, 95, 95) and hashing.crop_boxes(100, 100)[-1] == (5, 5, 100, 100)
 
 
 def test_unreadable_files_are_reported_not_raised(tmp_path):
@@ -174,16 +187,18 @@ def test_dedup_groups_planted_copies(dup_dataset):
     assert report["pairs_by_kind"]["exact"] == 1 and report["groups"] == 2
 
 
-def test_dedup_cli_with_flip(dup_dataset):
+def test_dedup_cli_with_flip_and_crops(dup_dataset):
     out = dup_dataset / "pairs.json"
-    result = CliRunner().invoke(main, ["dedup", str(dup_dataset), "--radius", "10", "--flip", "--exact",
+    result = CliRunner().invoke(main, ["dedup", str(dup_dataset), "--radius", "6", "--flip", "--crops", "--exact",
                                        "--report", str(out), "--workers", "1", "-q"])
     assert result.exit_code == 0, result.output
     frame = manifest.read_manifest(dup_dataset)
     group = dict(zip(frame["image_id"], frame["dup_group"]))
-    assert group["orig-mirror"] == group["orig"]
+    assert group["orig-mirror"] == group["orig"] == group["orig-cropped"]
     pairs = json.loads(out.read_text())["pairs"]
     assert any(p["kind"] == "flip" and "orig-mirror" in (p["a"], p["b"]) for p in pairs)
+    assert {"orig", "orig-cropped"} in [{p["a"], p["b"]} for p in pairs if p["kind"] == "crop"]
+    assert sum(not pd_isna(g) for g in group.values()) == 7
     hashes = dict(zip(frame["image_id"], frame["phash"]))
     assert hashes["orig"] == str(imagehash.phash(Image.open(dup_dataset / "images/orig.jpg")))
 
@@ -192,3 +207,32 @@ def pd_isna(value) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def test_popcount_fallback_without_numpy2(monkeypatch):
+    x = np.random.default_rng(0).integers(0, 2**64 - 1, (50, 3), dtype=np.uint64, endpoint=True)
+    expected = np.array([[bin(int(v)).count("1") for v in row] for row in x])
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    np.testing.assert_array_equal(search.popcount(x), expected)
+
+
+def test_verify_keeps_planted_copies(dup_dataset):
+    result = dedup.dedup_dataset(dup_dataset, radius=8, flip=True, crops=True, verify=True, workers=1, quiet=True)
+    group = dict(zip(result.frame["image_id"], result.frame["dup_group"]))
+    for name in ("resized", "brighter", "cropped", "mirror"):
+        assert group[f"orig-{name}"] == group["orig"], name
+    report = json.loads(result.report.read_text())
+    assert report["verify_radius"] == dedup.VERIFY_RADIUS and report["rejected_by_verify"] >= 0
+    assert manifest.read_card(dup_dataset)["dedup"]["verify"] is True
+
+
+def test_verify_pairs_rejects_a_disagreeing_second_hash():
+    pairs = dedup.Pairs(np.array([0, 2]), np.array([1, 3]), np.array([5, 5], np.uint8),
+                        np.array(["near", "near"], dtype=object))
+    far = np.uint64((1 << 20) - 1)  # 20 bits apart
+    second = hashing.HashResult(np.array([7, 7, 0, far], dtype=np.uint64), None, np.ones(4, bool), {})
+    kept = dedup.verify_pairs(pairs, second, np.arange(4), radius=12)
+    assert kept.i.tolist() == [0] and kept.j.tolist() == [1]
+    flipped = np.array([0, 0, far, 0], dtype=np.uint64)  # row 2's mirror equals row 3
+    second_flip = hashing.HashResult(second.hashes, flipped, np.ones(4, bool), {})
+    assert len(dedup.verify_pairs(pairs, second_flip, np.arange(4), radius=12)) == 2

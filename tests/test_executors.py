@@ -170,7 +170,8 @@ def test_clean_identical_on_ray(synth, ray_local):
 def test_dedup_hashing_identical_on_ray(synth, ray_local):
     synth, _ = synth
     local_manifest, local_report, ray_manifest, ray_report = _run_twice(
-        synth, lambda ex: dedup_dataset(synth, flip=True, executor=ex, quiet=True).report, ray_local)
+        synth, lambda ex: dedup_dataset(synth, flip=True, crops=True, verify=True, executor=ex, quiet=True).report,
+        ray_local)
     kinds = local_report["pairs_by_kind"]
     assert kinds["exact"] >= 1 and kinds["flip"] >= 1 and len(local_report["failed"]) == 1
     assert _same(ray_report, local_report) == []

@@ -91,8 +91,10 @@ def test_loader_workers_give_the_same_features(tmp_path, ckpt):
     frame = new_rows(make_image_dataset(data, _rows(5)))
     bb = load_backbone(TINY_NAME, ckpt)
     paths = [data / p for p in frame["path"]]
+    threads = torch.get_num_threads()
     serial = features.encode_paths(bb, paths, batch_size=2, workers=0, quiet=True)
     parallel = features.encode_paths(bb, paths, batch_size=2, workers=2, quiet=True)
+    assert torch.get_num_threads() == threads  # the CPU thread budget is restored
     assert serial.shape == (5, 32)
     assert torch.allclose(torch.from_numpy(serial), torch.from_numpy(parallel), atol=1e-6)
 
@@ -127,3 +129,22 @@ def test_empty_frame(tmp_path, ckpt):
     bb = load_backbone(TINY_NAME, ckpt)
     out = image_features(bb, tmp_path, new_rows([]), quiet=True)
     assert out.shape == (0, 32)
+
+
+def test_cli_features_fills_then_reads_the_cache(tmp_path, ckpt):
+    from click.testing import CliRunner
+
+    from web2sky_bench.cli import main
+    from web2sky_bench.manifest import write_card, write_manifest
+
+    data = tmp_path / "ds"
+    write_manifest(new_rows(make_image_dataset(data, _rows(4))), data)
+    write_card(data, "tiny-set", "1")
+    args = ["features", str(data), "--backbone", TINY_NAME, "--pretrained", str(ckpt), "--workers", "0", "-q"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "4 images x 32 dims, 4 encoded, 0 from cache" in first.output
+    second = CliRunner().invoke(main, args)
+    assert "0 encoded, 4 from cache" in second.output
+    missing = CliRunner().invoke(main, ["features", "no-such-dataset"])
+    assert missing.exit_code == 2 and "dataset 'no-such-dataset' not found" in missing.output

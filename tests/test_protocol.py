@@ -78,11 +78,13 @@ def test_same_seed_same_metrics_and_test_isolation(setup):
     a, csv_a = P.run_protocol(NearestMean, **kw)
     b, csv_b = P.run_protocol(NearestMean, **kw)
     assert _metrics(a) == _metrics(b) and csv_a == csv_b and a["entry_id"] == b["entry_id"]
+    c, csv_c = P.run_protocol(NearestMean, jobs=2, **kw)  # forked parallel runs: same numbers
+    assert _metrics(c) == _metrics(a) and csv_c == csv_a
     frame = read_manifest(ds)
     test_ids = set(frame.loc[frame["split"] == "test", "image_id"])
     assert all(not (s & test_ids) for s in NearestMean.seen), "a test image reached fit"
     test_calls = [p for p in NearestMean.predicted if set(p) == test_ids]
-    assert len(test_calls) == 2 * 4, "test must be predicted exactly once per (k, seed) run"
+    assert len(test_calls) == 2 * 4, "test must be predicted exactly once per (k, seed) run (jobs=1 runs)"
     assert a["results"]["1"]["runs"][0]["n_train_aerial"] == 4 and a["results"]["all"]["runs"][0]["n_train_aerial"] == 16
     assert a["results"]["1"]["aggregate"]["n_seeds"] == 2
     assert a["model"]["pretrained"].startswith("tiny.pt (sha256:")
@@ -130,5 +132,21 @@ def test_evaluate_cli(setup, tmp_path, monkeypatch):
     (tmp_path / "bad.json").write_text('{"nope": 1}')
     res = CliRunner().invoke(main, args[:-6] + ["--config", str(tmp_path / "bad.json"), "--out", str(out)])
     assert res.exit_code == 2 and "has no option(s) nope" in res.output
-    res = CliRunner().invoke(main, ["evaluate", "--model", "no-such-model", "--dataset", str(ds)])
+    res = CliRunner().invoke(main, ["evaluate", "--model", f"{NearestMean.name},no-such-model", "--dataset", str(ds)])
     assert res.exit_code == 2 and "unknown model" in res.output
+
+
+def test_resolve_dataset(tmp_path, monkeypatch):
+    ds = make_eval_dataset(tmp_path / "root")
+    assert P.resolve_dataset(str(ds)) == ds
+    assert P.resolve_dataset("tiny-eval", root=str(tmp_path / "root")) == ds
+    with pytest.raises(Web2SkyError, match="not a dataset folder"):
+        P.resolve_dataset(str(tmp_path))
+    with pytest.raises(Web2SkyError, match="web2sky-bench download nope"):
+        P.resolve_dataset("nope", root=str(tmp_path / "root"))
+    calls = []
+    import web2sky_bench.synth as synth
+
+    monkeypatch.setattr(synth, "ensure_dataset", lambda size, root=None, quiet=False: calls.append(size) or ds)
+    assert P.resolve_dataset(None, root=str(tmp_path / "root")) == ds and calls == ["mini"]
+    assert P.benchmark_info(ds)["name"] == "tiny-eval"

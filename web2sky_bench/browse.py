@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from web2sky_bench import manifest as manifest_mod
 from web2sky_bench import taxonomy as taxonomy_mod
@@ -124,9 +123,8 @@ def _records(frame: pd.DataFrame, dataset_dir: Path, tax: taxonomy_mod.Taxonomy)
     for row in frame.to_dict("records"):
         rec: dict[str, Any] = {"filepath": str((dataset_dir / row["path"]).resolve())}
         for name in STRING_FIELDS:
-            if name == "family":
-                cat = row["category"]
-                rec[name] = tax.get(cat).family if cat in tax else None
+            if name == "family":  # read_manifest checked that the category is in the taxonomy
+                rec[name] = tax.get(row["category"]).family
             else:
                 rec[name] = _none(row.get(name))
         for name in INT_FIELDS:
@@ -164,17 +162,27 @@ def _ensure_schema(ds: fo.Dataset) -> None:
         ds.create_index("image_id", unique=True)
 
 
-def _apply(sample: Any, rec: dict) -> None:
-    """Write a record's values onto a (new or existing) sample."""
+def _fields(rec: dict) -> dict[str, Any]:
+    """A record as sample fields (everything but filepath and tags)."""
     import fiftyone as fo
 
+    fields = {k: v for k, v in rec.items() if k not in ("filepath", "category")}
+    fields["ground_truth"] = fo.Classification(label=rec["category"])
+    fields["metadata"] = fo.ImageMetadata(width=rec["width"], height=rec["height"])
+    return fields
+
+
+def _new_sample(rec: dict) -> Any:
+    import fiftyone as fo
+
+    return fo.Sample(filepath=rec["filepath"], tags=[rec["split"]], **_fields(rec))
+
+
+def _update(sample: Any, rec: dict) -> None:
+    """Write a changed record onto an existing sample, keeping its non-split tags."""
     sample.filepath = rec["filepath"]
-    for name, value in rec.items():
-        if name in ("filepath", "category"):
-            continue
+    for name, value in _fields(rec).items():
         sample[name] = value
-    sample["ground_truth"] = fo.Classification(label=rec["category"])
-    sample["metadata"] = fo.ImageMetadata(width=rec["width"], height=rec["height"])
     sample.tags = [t for t in sample.tags if t not in manifest_mod.SPLITS] + [rec["split"]]
 
 
@@ -209,7 +217,6 @@ def build_dataset(
             )
     else:
         ds = fo.Dataset(name, persistent=True)
-        _ensure_schema(ds)
         # show the label, split and view on every grid tile (the App keeps the
         # "sample tags" checkbox off whatever the config says)
         ds.app_config.active_fields = fo.ActiveFields(paths=["ground_truth", "split", "view"])
@@ -225,16 +232,13 @@ def build_dataset(
     if gone:
         ds.delete_samples(ds.select_by("image_id", gone))
     if new:
-        samples = []
-        for i in tqdm(new, desc="samples", disable=quiet):
-            sample = fo.Sample(filepath=records[i]["filepath"])
-            _apply(sample, records[i])
-            samples.append(sample)
-        ds.add_samples(samples, progress=False)
+        # every field is declared by _ensure_schema, so skip per-sample schema expansion
+        ds.add_samples((_new_sample(records[i]) for i in new), expand_schema=False, num_samples=len(new),
+                       progress=not quiet)
     if changed:
         view = ds.select_by("image_id", changed)
         for sample in view.iter_samples(autosave=True, progress=False):
-            _apply(sample, records[sample["image_id"]])
+            _update(sample, records[sample["image_id"]])
 
     ds.default_classes = sorted(frame["category"].unique().tolist())
     info = dict(ds.info.get(INFO_KEY, {}))
@@ -253,6 +257,14 @@ def build_dataset(
         unchanged=len(records) - len(new) - len(changed),
         models=sorted(ds.info.get(INFO_KEY, {}).get("predictions", {})), views=views,
     )
+
+
+def stats_table(ds: fo.Dataset) -> pd.DataFrame:
+    """The dataset's counts in the shape of :func:`web2sky_bench.manifest.stats`, splits read from sample tags."""
+    views, sups, cats, tags = ds.values(["view", "super_category", "ground_truth.label", "tags"])
+    splits = [next((t for t in tg if t in manifest_mod.SPLITS), "untagged") for tg in tags]
+    frame = pd.DataFrame({"view": views, "super_category": sups, "category": cats, "split": splits})
+    return manifest_mod.stats(frame)
 
 
 # --- saved views ---------------------------------------------------------------
@@ -314,7 +326,23 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _from_rows(rows: list[dict], model: str, source: str, classes: list[str] | None = None) -> Predictions:
-    """Predictions from records with image_id, category (or prediction), optional confidence/logits/probs."""
+    """Predictions from records with image_id, category (or prediction), optional confidence/logits/probs.
+
+    Records with ``shots`` and ``seed`` (a leaderboard entry's predictions:
+    one run per k and seed) keep the run with the largest k and the smallest
+    seed, which is named in the model name.
+    """
+    if rows and "shots" in rows[0]:
+        runs = {(str(r["shots"]), str(r.get("seed", ""))) for r in rows}
+
+        def order(run: tuple[str, str]) -> tuple[int, float]:
+            k, seed = run
+            return (10**9 if k == "all" else int(float(k)), -float(seed) if seed else 0.0)
+
+        k, seed = max(runs, key=order)
+        rows = [r for r in rows if (str(r["shots"]), str(r.get("seed", ""))) == (k, seed)]
+        if len(runs) > 1:
+            model = f"{model} k={k} seed={seed}"
     pred = Predictions(model=model, labels={}, classes=classes, source=source)
     prob_cols = [k for k in (rows[0] if rows else {}) if k.startswith("prob_")]
     logit_cols = [k for k in (rows[0] if rows else {}) if k.startswith("logit_")]
@@ -446,6 +474,58 @@ def attach_predictions(
     ds.info[INFO_KEY] = info
     ds.save()
     return pred.model
+
+
+# --- embeddings ------------------------------------------------------------------
+
+
+def add_visualization(
+    ds: fo.Dataset,
+    image_ids: list[str],
+    features: np.ndarray,
+    brain_key: str = "features",
+    method: str = "tsne",
+    seed: int = 0,
+) -> str:
+    """Store a 2-D map of precomputed image features as brain run ``brain_key``; return the key.
+
+    ``features`` is (n, d), row i belonging to ``image_ids[i]``. The App's
+    Embeddings panel then shows the map (colour it by ``view`` to see web and
+    aerial clusters). Methods: ``tsne`` or ``pca`` (scikit-learn), ``umap``
+    when umap-learn is installed. An earlier run under the same key is replaced.
+    """
+    import fiftyone.brain as fob
+
+    features = np.asarray(features, dtype=np.float32)
+    if features.ndim != 2 or len(features) != len(image_ids):
+        raise Web2SkyError(f"features must be ({len(image_ids)}, d), got {features.shape}")
+    samples = ds.select_by("image_id", list(image_ids), ordered=True)
+    if len(samples) != len(image_ids):
+        raise Web2SkyError(f"{len(image_ids) - len(samples)} image_id(s) with features are not in {ds.name!r}")
+    if brain_key in ds.list_brain_runs():
+        ds.delete_brain_run(brain_key)
+    kwargs: dict[str, Any] = {}
+    if method == "tsne":  # defaults assume thousands of samples and > 50 dims
+        kwargs = {"perplexity": max(2.0, min(30.0, (len(image_ids) - 1) / 3)),
+                  "pca_dims": min(50, *features.shape)}
+    fob.compute_visualization(samples, embeddings=features, method=method, brain_key=brain_key,
+                              seed=seed, verbose=False, **kwargs)
+    return brain_key
+
+
+def add_backbone_visualization(
+    ds: fo.Dataset, dataset_dir: str | os.PathLike[str], backbone: Any, method: str = "tsne", quiet: bool = False
+) -> str:
+    """Encode (or read from the feature cache) every image with ``backbone`` and map it in 2-D.
+
+    The brain key is ``features_<backbone name>``; see :func:`add_visualization`.
+    """
+    from web2sky_bench.models.features import image_features
+
+    frame = manifest_mod.read_manifest(dataset_dir)
+    feats = image_features(backbone, dataset_dir, frame, quiet=quiet).numpy()
+    return add_visualization(ds, frame["image_id"].tolist(), feats, brain_key=f"features_{field_slug(backbone.name)}",
+                             method=method)
 
 
 # --- the App -------------------------------------------------------------------

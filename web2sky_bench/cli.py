@@ -279,6 +279,9 @@ def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report
 @click.option("--radius", type=click.IntRange(0, 64), default=8, show_default=True,
               help="Largest Hamming distance between near-duplicate hashes.")
 @click.option("--flip", is_flag=True, help="Also match mirrored copies (hash of the mirrored image).")
+@click.option("--crops", is_flag=True, help="Also match copies cropped by up to 10% (nine crop hashes per image).")
+@click.option("--verify", is_flag=True,
+              help="Keep a near pair only if its dHash agrees too (fewer false pairs on simple images).")
 @click.option("--exact", is_flag=True,
               help="Decode every pixel: hash values identical to imagehash (default: faster JPEG draft decode).")
 @click.option("--hash", "hash_kind", type=click.Choice(["phash", "dhash"]), default="phash", show_default=True)
@@ -289,16 +292,16 @@ def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report
 @click.option("--workers", type=int, default=None, help="Worker processes for hashing (default: up to 2).")
 @executor_options
 @quiet_option
-def dedup_cmd(dataset, root, radius, flip, exact, hash_kind, method, report, workers, executor, ray_address,
-              quiet) -> None:
+def dedup_cmd(dataset, root, radius, flip, crops, verify, exact, hash_kind, method, report, workers, executor,
+              ray_address, quiet) -> None:
     """Find exact and near-duplicate images; write `phash`, `dup_group` and a pairs report."""
     from web2sky_bench.curate.dedup import dedup_dataset
     from web2sky_bench.executors import get_executor
 
-    result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, exact=exact, hash_kind=hash_kind,
-                           method=method, report=report, workers=workers, quiet=quiet,
+    result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, verify=verify, exact=exact,
+                           hash_kind=hash_kind, method=method, report=report, workers=workers, quiet=quiet,
                            executor=get_executor(executor, ray_address, workers))
-    kinds = {k: int((result.pairs.kind == k).sum()) for k in ("exact", "near", "flip")}
+    kinds = {k: int((result.pairs.kind == k).sum()) for k in ("exact", "near", "crop", "flip")}
     n_groups = result.frame["dup_group"].nunique()
     grouped = int(result.frame["dup_group"].notna().sum())
     click.echo(f"{len(result.frame)} images: {n_groups} duplicate groups covering {grouped} images")
@@ -306,43 +309,6 @@ def dedup_cmd(dataset, root, radius, flip, exact, hash_kind, method, report, wor
     if result.failed:
         click.echo(f"{len(result.failed)} images could not be hashed (run `web2sky-bench clean`)")
     click.echo(f"report: {result.report}")
-# --- browse ---
-
-
-@main.command("browse")
-@click.argument("dataset")
-@root_option
-@click.option("--name", default=None, help="FiftyOne dataset name (default: the dataset's name).")
-@click.option("--predictions", "predictions", multiple=True, type=click.Path(dir_okay=False),
-              help="Predictions CSV or leaderboard entry JSON to attach (repeatable).")
-@click.option("--port", default=5151, show_default=True, type=int, help="App port.")
-@click.option("--address", default="127.0.0.1", show_default=True, help="App address.")
-@click.option("--no-launch", is_flag=True, help="Build or refresh only; open later with `fiftyone app launch NAME`.")
-@quiet_option
-def browse_cmd(dataset: str, root: str | None, name: str | None, predictions: tuple[str, ...],
-               port: int, address: str, no_launch: bool, quiet: bool) -> None:
-    """Build or refresh the FiftyOne dataset of DATASET (a folder or a name) and open the App."""
-    import os
-    import signal
-    import sys
-
-    # FiftyOne warns that its bundled MongoDB 6 is the oldest supported one; it works.
-    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
-    from web2sky_bench.browse import build_dataset, launch, resolve_dataset
-
-    result = build_dataset(resolve_dataset(dataset, root), name=name, predictions=list(predictions), quiet=quiet)
-    click.echo(
-        f"dataset: {result.name} ({len(result.dataset)} samples; added {result.added}, "
-        f"updated {result.updated}, removed {result.removed}, unchanged {result.unchanged})"
-    )
-    click.echo("saved views: " + ", ".join(result.views))
-    if no_launch:
-        click.echo(f"open it with: fiftyone app launch {result.name}")
-        return
-    # SIGTERM exits like Ctrl-C so FiftyOne stops its App service on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    click.echo(f"App: http://{address}:{port}/datasets/{result.name} (Ctrl-C to stop)", nl=True)
-    launch(result.name, port=port, address=address, wait=True)
 # --- features and concepts ---
 
 
@@ -565,7 +531,8 @@ def _csv_list(value: str, what: str) -> list[str]:
 
 
 @main.command("evaluate")
-@click.option("--model", "model_name", required=True, help="Registered model (see `web2sky-bench models`).")
+@click.option("--model", "model_name", required=True,
+              help="Registered model (see `web2sky-bench models`); several comma-separated, or 'all'.")
 @click.option("--dataset", default="web2sky-synth-mini", show_default=True,
               help="Dataset name under --root, or a dataset folder (web2sky-synth-* is generated on first use).")
 @click.option("--track", default="all", show_default=True, type=click.Choice(["aircraft", "ship", "all"]))
@@ -578,12 +545,17 @@ def _csv_list(value: str, what: str) -> list[str]:
 @click.option("--out", "leaderboard_dir", type=click.Path(file_okay=False), default=None,
               help="Leaderboard folder for the entry (default: $WEB2SKY_LEADERBOARD or $WEB2SKY_HOME/leaderboard).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:i].")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(0),
+              help="torch CPU threads while models train (small heads on cached features); 0 = torch default.")
+@click.option("--jobs", default=0, show_default=True, type=click.IntRange(0),
+              help="(k, seed) runs in parallel processes on CPU; 0 = one per CPU core (at most 8).")
 @root_option
 @quiet_option
 def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained, config_file, leaderboard_dir,
-                 device, root, quiet) -> None:
-    """Run MODEL under protocol web2sky-v1 and write a leaderboard entry."""
+                 device, threads, jobs, root, quiet) -> None:
+    """Run MODEL under protocol web2sky-v1 and write a leaderboard entry (one per model)."""
     import json
+    import os
     from pathlib import Path
 
     from web2sky_bench.evaluate.entries import write_entry
@@ -607,9 +579,190 @@ def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained,
         if not quiet:
             click.echo(f"  k={k:<3} seed={seed}: top-1 {100 * run['top1']:5.1f}%  ({run['runtime_s']:.1f} s)", err=True)
 
-    entry, csv = run_protocol(model_name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
-                              backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
-                              quiet=quiet, on_run=progress)
-    path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
-    click.echo(results_table(entry))
-    click.echo(f"entry: {path}")
+    if model_name.strip() == "all":
+        from web2sky_bench.models.registry import MODELS
+
+        names = list(MODELS)
+    else:
+        names = _csv_list(model_name, "model")
+        from web2sky_bench.models.registry import get_model
+
+        for name in names:  # fail on a typo before any run
+            get_model(name)
+    for name in names:
+        entry, csv = run_protocol(name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
+                                  backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
+                                  quiet=quiet, on_run=progress, threads=threads or None,
+                                  jobs=jobs or min(os.cpu_count() or 1, 8))
+        path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
+        click.echo(results_table(entry))
+        click.echo(f"entry: {path}")
+# --- synth ---
+
+
+@main.group("synth")
+def synth_group() -> None:
+    """The synthetic web2sky-synth benchmark and its tiny VLM (synth-clip)."""
+
+
+@synth_group.command("train-vlm")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Checkpoint path (default: the packaged web2sky_bench/synth/weights/synth-clip.pt).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the training images and the run.")
+@click.option("--web", type=int, default=120, show_default=True, help="Web training images per category.")
+@click.option("--aerial", type=int, default=40, show_default=True, help="Aerial training images per category.")
+@click.option("--epochs", type=int, default=14, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=3e-3, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True, help="torch threads for training.")
+@quiet_option
+def synth_train_vlm(out, seed, web, aerial, epochs, batch_size, lr, threads, quiet) -> None:
+    """Train synth-clip contrastively on synthetic web + aerial images and captions (CPU)."""
+    from web2sky_bench.synth.vlm import train_synth_clip
+
+    summary = train_synth_clip(out=out, seed=seed, web=web, aerial=aerial, epochs=epochs, batch_size=batch_size,
+                               lr=lr, threads=threads, quiet=quiet)
+    click.echo(f"wrote {summary['path']} ({summary['bytes'] / 1e6:.1f} MB) in {summary['total_s']:.0f} s")
+    click.echo(f"sha256 {summary['sha256']}")
+
+
+@synth_group.command("preview")
+@click.option("--out", type=click.Path(dir_okay=False), default="web2sky-synth-preview.png", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--per-view", type=int, default=3, show_default=True, help="Samples per category and view.")
+@quiet_option
+def synth_preview(out, seed, per_view, quiet) -> None:
+    """Write a contact sheet: per category, web and aerial samples."""
+    from web2sky_bench.synth.preview import make_preview
+
+    click.echo(f"wrote {make_preview(out, seed=seed, per_view=per_view, quiet=quiet)}")
+
+
+@main.command("split")
+@click.argument("dataset")
+@root_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same splits.")
+@click.option("--val", "val_fraction", type=float, default=0.15, show_default=True)
+@click.option("--test", "test_fraction", type=float, default=0.35, show_default=True)
+@click.option("--min-per-split", type=int, default=1, show_default=True,
+              help="Images each class gets in train, val and test when it has enough.")
+@click.option("--views", default="aerial", show_default=True,
+              help="Comma-separated views to split; rows of other views (and their duplicate groups) go to train.")
+@click.option("--ks", default="1,2,4,8,16", show_default=True, help="Few-shot sizes stored in fewshot.json.")
+@click.option("--fewshot-seeds", default="1,2,3", show_default=True)
+@click.option("--dedup", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Find duplicate groups first (auto: when some row has no perceptual hash).")
+@quiet_option
+def split_cmd(dataset, root, seed, val_fraction, test_fraction, min_per_split, views, ks, fewshot_seeds,
+              dedup, quiet) -> None:
+    """Group-aware stratified train/val/test split and stored few-shot subsets."""
+    from web2sky_bench.curate.split import SplitConfig, split_dataset
+
+    def ints(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise Web2SkyError(f"expected comma-separated integers, got {text!r}") from None
+
+    config = SplitConfig(val_fraction, test_fraction, min_per_split, tuple(v for v in views.split(",") if v))
+    result = split_dataset(dataset, root=root, seed=seed, config=config, ks=ints(ks),
+                           fewshot_seeds=ints(fewshot_seeds), dedup=dedup, quiet=quiet)
+    if result.deduplicated:
+        click.echo("ran dedup first (some rows had no perceptual hash)")
+    click.echo(result.counts.to_string())
+    click.echo("total: " + ", ".join(f"{k}={int(v)}" for k, v in result.frame["split"].value_counts().items()))
+    click.echo(f"few-shot subsets: {result.fewshot}")
+
+
+@main.command("check")
+@click.argument("dataset")
+@root_option
+@click.option("--radius", type=click.IntRange(0, 64), default=8, show_default=True,
+              help="Hamming radius for near-duplicate leakage.")
+@click.option("--flip", is_flag=True, help="Also count mirrored copies as leakage.")
+@click.option("--crops", is_flag=True, help="Also count copies cropped by up to 10% as leakage.")
+@click.option("--verify", is_flag=True, help="Count a near pair only if its dHash agrees too.")
+@click.option("--min-per-split", type=int, default=1, show_default=True)
+@click.option("--views", default="aerial", show_default=True, help="Views whose class counts are checked.")
+@click.option("--no-sha256", is_flag=True, help="Skip re-hashing file contents.")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Report JSON (default: DATASET/reports/check.json).")
+@quiet_option
+@click.pass_context
+def check_cmd(ctx, dataset, root, radius, flip, crops, verify, min_per_split, views, no_sha256, report,
+              quiet) -> None:
+    """Health report; exits 1 on leakage, low class counts, manifest errors, missing or changed files."""
+    from web2sky_bench.curate.check import check_dataset
+
+    result = check_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, verify=verify,
+                           min_per_split=min_per_split, views=tuple(v for v in views.split(",") if v),
+                           verify_sha256=not no_sha256, report=report, quiet=quiet)
+    for problem in result.problems:
+        click.echo(f"FAIL {problem.kind}: {problem.message}")
+        for example in problem.examples[:5]:
+            click.echo(f"     {example}")
+    for warning in result.warnings:
+        click.echo(f"warn {warning.kind}: {warning.message}")
+    click.echo(f"{'ok' if result.ok else 'FAILED'}: {result.dataset} ({result.summary.get('images', '?')} images)")
+    if not result.ok:
+        ctx.exit(1)
+
+
+# --- browse ---
+
+
+@main.command("browse")
+@click.argument("dataset")
+@root_option
+@click.option("--name", default=None, help="FiftyOne dataset name (default: the dataset's name).")
+@click.option("--predictions", "predictions", multiple=True, type=click.Path(dir_okay=False),
+              help="Predictions CSV or leaderboard entry JSON to attach (repeatable).")
+@click.option("--port", default=5151, show_default=True, type=int, help="App port.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="App address.")
+@click.option("--no-launch", is_flag=True, help="Build or refresh only; open later with `fiftyone app launch NAME`.")
+@click.option("--stats", "show_stats", is_flag=True,
+              help="Print the FiftyOne dataset's counts as `manifest stats` does (other output goes to stderr).")
+@click.option("--embeddings", is_flag=True,
+              help="Add a 2-D map of the backbone's (cached) image features for the App's Embeddings panel.")
+@backbone_options
+@quiet_option
+def browse_cmd(dataset: str, root: str | None, name: str | None, predictions: tuple[str, ...],
+               port: int, address: str, no_launch: bool, show_stats: bool, embeddings: bool, backbone: str | None,
+               pretrained: str | None, device: str, quiet: bool) -> None:
+    """Build or refresh the FiftyOne dataset of DATASET (a folder or a name) and open the App."""
+    import os
+    import signal
+    import sys
+
+    # FiftyOne warns that its bundled MongoDB 6 is the oldest supported one; it works.
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+    from web2sky_bench.browse import build_dataset, launch, resolve_dataset, stats_table
+
+    def info(text: str) -> None:
+        click.echo(text, err=show_stats)
+
+    folder = resolve_dataset(dataset, root)
+    result = build_dataset(folder, name=name, predictions=list(predictions), quiet=quiet)
+    if embeddings:
+        from web2sky_bench.browse import add_backbone_visualization
+        from web2sky_bench.models.backbones import load_backbone
+
+        bb = load_backbone(backbone, pretrained, device, dataset_dir=folder)
+        key = add_backbone_visualization(result.dataset, folder, bb, quiet=quiet)
+        info(f"embeddings: brain key {key!r} from {bb.name} ({bb.pretrained}); open the Embeddings panel")
+    info(
+        f"dataset: {result.name} ({len(result.dataset)} samples; added {result.added}, "
+        f"updated {result.updated}, removed {result.removed}, unchanged {result.unchanged})"
+    )
+    info("saved views: " + ", ".join(result.views))
+    if show_stats:
+        table = stats_table(result.dataset)
+        click.echo(table.to_string())
+        click.echo("total: " + ", ".join(f"{k}={int(v)}" for k, v in table.sum().items()))
+    if no_launch:
+        info(f"open it with: fiftyone app launch {result.name}")
+        return
+    # SIGTERM exits like Ctrl-C so FiftyOne stops its App service on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    info(f"App: http://{address}:{port}/datasets/{result.name} (Ctrl-C to stop)")
+    launch(result.name, port=port, address=address, wait=True)

@@ -33,12 +33,18 @@ def resolve(dataset: str | os.PathLike[str], root: str | os.PathLike[str] | None
     )
 
 
-def save(frame: pd.DataFrame, folder: Path) -> Path:
-    """Write the manifest (validated, atomic) and refresh ``dataset.json`` when there is one."""
+def save(frame: pd.DataFrame, folder: Path, **card_extra) -> Path:
+    """Write the manifest (validated, atomic) and refresh ``dataset.json``.
+
+    The card keeps its other fields; ``card_extra`` adds or replaces fields.
+    A folder without a card gets one only when ``card_extra`` is given.
+    """
     path = manifest_mod.write_manifest(frame, folder)
-    if (folder / manifest_mod.CARD_FILE).is_file():
-        card = manifest_mod.read_card(folder)
+    has_card = (folder / manifest_mod.CARD_FILE).is_file()
+    if has_card or card_extra:
+        card = manifest_mod.read_card(folder) if has_card else {}
         extra = {k: v for k, v in card.items() if k not in _CARD_COMPUTED}
+        extra.update(card_extra)
         manifest_mod.write_card(folder, card.get("name", folder.name), card.get("version", "0"), **extra)
     return path
 

@@ -5,7 +5,8 @@ Hugging Face / open_clip cache (downloading only when the network is reachable
 and ``HF_HUB_OFFLINE`` is unset); ``load_backbone("ViT-B-16", "/path/ckpt.pt")``
 loads a checkpoint file; ``load_backbone(dataset_dir=...)`` on a web2sky-synth
 dataset picks the committed synth-clip model. ``pretrained="random"`` gives a
-randomly initialised model (seeded by the global torch seed) for tests.
+randomly initialised model (always the same weights, seed ``RANDOM_SEED``) for
+tests and smoke runs.
 
 The :class:`Backbone` wraps the model with batched, gradient-free, L2-normalised
 text and image encoders and a :attr:`Backbone.key` that identifies the weights
@@ -32,6 +33,8 @@ DEFAULT_BACKBONE = ("ViT-B-16", "openai")
 SYNTH_PREFIX = "web2sky-synth"
 RANDOM = "random"
 """``pretrained`` value that asks for random initialisation (tests, smoke runs)."""
+RANDOM_SEED = 0
+"""Seed of random initialisation: ``pretrained="random"`` gives the same weights in every process."""
 _TRUE = {"1", "true", "yes", "on"}
 
 log = logging.getLogger(__name__)
@@ -168,9 +171,18 @@ def _synth_clip() -> tuple[str, str]:
     return name, str(checkpoint)
 
 
-def _network_reachable(host: str = "huggingface.co", port: int = 443, timeout: float = 3.0) -> bool:
+def _hub_url() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def _network_reachable(url: str | None = None, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``url``'s host (default: the HF endpoint) opens within ``timeout``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url or _hub_url())
+    port = parts.port or (80 if parts.scheme == "http" else 443)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -214,10 +226,11 @@ def _tag_weights(name: str, tag: str, cfg: dict) -> str:
             f"pretrained tag {tag!r} for {name} needs a download; HF_HUB_OFFLINE=1 is set and the weights "
             f"are not in the local cache; {hint}"
         )
-    if not _network_reachable():
+    source = _hub_url() if cfg.get("hf_hub") else cfg.get("url") or _hub_url()
+    if not _network_reachable(source):
         raise Web2SkyError(
             f"pretrained tag {tag!r} for {name} needs a download, the weights are not in the local cache "
-            f"and huggingface.co cannot be reached; {hint}"
+            f"and {source} cannot be reached; {hint}"
         )
     import open_clip
 
@@ -234,7 +247,7 @@ def _check_hub_reachable(name: str) -> None:
     if isinstance(try_to_load_from_cache(name.split(":", 1)[1], "open_clip_config.json"), str):
         return
     if hf_offline() or not _network_reachable():
-        why = "HF_HUB_OFFLINE=1 is set" if hf_offline() else "huggingface.co cannot be reached"
+        why = "HF_HUB_OFFLINE=1 is set" if hf_offline() else f"{_hub_url()} cannot be reached"
         raise Web2SkyError(
             f"{name} is not in the local Hugging Face cache and {why}; use local-dir:/path/to/folder "
             f"or --backbone NAME --pretrained /path/to/checkpoint.pt"
@@ -267,6 +280,9 @@ def load_backbone(
             name, pretrained = DEFAULT_BACKBONE[0], pretrained or DEFAULT_BACKBONE[1]
     if name == "synth-clip" and pretrained is None:
         name, pretrained = _synth_clip()
+        if not os.path.isfile(pretrained):
+            raise Web2SkyError(f"synth-clip weights not found at {pretrained}; train them with "
+                               f"`web2sky-bench synth train-vlm` or pass --pretrained /path/to/checkpoint.pt")
     elif name == "synth-clip":
         _synth_clip()  # registers the config so the checkpoint given can be loaded
     if name not in open_clip.list_models() and not name.startswith(("hf-hub:", "local-dir:")):
@@ -290,7 +306,9 @@ def load_backbone(
         pretrained = "openai" if "openai" in tags else tags[0]
     pretrained = str(pretrained) if pretrained is not None else None
 
-    if pretrained is None or pretrained == RANDOM:
+    if ":" in name:  # hf-hub:/local-dir: bring their own weights; open_clip ignores `pretrained`
+        pretrained_arg, weights_id, pretrained = None, None, name.split(":", 1)[0]
+    elif pretrained is None or pretrained == RANDOM:
         pretrained_arg, weights_id = None, None
     elif os.path.isfile(pretrained):
         pretrained_arg = pretrained
@@ -315,12 +333,14 @@ def load_backbone(
         )
 
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained_arg, device=dev, **kwargs
-        )
+        with torch.random.fork_rng(devices=[]):  # random init is seeded; the caller's RNG is untouched
+            torch.manual_seed(RANDOM_SEED)
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained_arg, device=dev, **kwargs
+            )
     except (RuntimeError, FileNotFoundError, ValueError, KeyError) as exc:
         raise Web2SkyError(f"cannot load {name} with pretrained={pretrained!r}: {exc}") from exc
-    if weights_id is None:
-        weights_id = f"random:{_params_sha256(model)}"
+    if weights_id is None:  # random or schema-loaded weights: identify them by content
+        weights_id = f"{pretrained if ':' in name else RANDOM}:{_params_sha256(model)}"
     tokenizer = open_clip.get_tokenizer(name)
     return Backbone(model, preprocess, tokenizer, name, pretrained or RANDOM, weights_id, dev)

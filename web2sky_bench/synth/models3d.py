@@ -248,21 +248,26 @@ def ship_mesh(spec: ShipSpec, rng: np.random.Generator, colors: dict) -> Mesh:
                      (L / 2 - 0.04 * L, dw), (-L / 2, dw)]
         if spec.flight_deck == "angled":
             deck_poly = [(-L / 2, -dw), (L / 2 - 0.04 * L, -dw), (L / 2, -0.4 * dw), (L / 2 - 0.02 * L, 0.5 * dw),
-                         (0.05 * L, 0.6 * dw), (-0.1 * L, 1.55 * dw), (-0.45 * L, 1.35 * dw), (-L / 2, dw)]
-        dk = (70 + int(rng.integers(-8, 8)),) * 3
+                         (0.08 * L, 0.6 * dw), (-0.1 * L, 1.95 * dw), (-0.42 * L, 1.75 * dw), (-L / 2, dw)]
+        dk = (92 + int(rng.integers(-8, 8)),) * 3
         mesh.extend(prism(deck_poly, h, h + 0.012 * L, hull, top=dk))
         top = h + 0.012 * L
         line = (225, 225, 215)
         if spec.flight_deck == "angled":
-            a = math.atan2(1.55 * dw - 0.5 * dw, -0.1 * L - (L / 2 - 0.25 * L))
-            cx, cy = -0.1 * L, 0.9 * dw
+            a = math.atan2(1.95 * dw - 0.5 * dw, -0.1 * L - (L / 2 - 0.25 * L))
+            cx, cy = -0.12 * L, 1.05 * dw
             d = np.array([math.cos(a), math.sin(a)])
-            nrm = np.array([-d[1], d[0]]) * 0.004 * L
+            nrm = np.array([-d[1], d[0]]) * 0.007 * L
             p0 = np.array([cx, cy]) + d * 0.28 * L
             p1 = np.array([cx, cy]) - d * 0.25 * L
             mesh.extend(plate([p0 + nrm, p1 + nrm, p1 - nrm, p0 - nrm], top + 0.05, 0.02, line))
-        mesh.extend(plate([(-L / 2 + 0.02 * L, -0.006 * L), (L / 2 - 0.08 * L, -0.006 * L),
-                           (L / 2 - 0.08 * L, 0.006 * L), (-L / 2 + 0.02 * L, 0.006 * L)], top + 0.05, 0.02, line))
+        if spec.flight_deck == "full":
+            mesh.extend(plate([(-L / 2 + 0.02 * L, -0.007 * L), (L / 2 - 0.06 * L, -0.007 * L),
+                               (L / 2 - 0.06 * L, 0.007 * L), (-L / 2 + 0.02 * L, 0.007 * L)], top + 0.05, 0.02, line))
+        for k in range(6):  # landing spots
+            sx = -0.4 * L + k * 0.14 * L
+            mesh.extend(plate([(sx, 0.25 * dw), (sx + 0.03 * L, 0.25 * dw), (sx + 0.03 * L, 0.45 * dw),
+                               (sx, 0.45 * dw)], top + 0.05, 0.02, (200, 200, 190)))
         ix = -0.05 * L if spec.flight_deck == "angled" else 0.02 * L
         iy0 = -dw
         mesh.extend(box(ix - 0.07 * L, ix, iy0, iy0 + 0.045 * L, top, top + 0.07 * L, sup))

@@ -79,6 +79,12 @@ _SEAS = [((40, 80, 120), (20, 50, 85)), ((50, 95, 110), (25, 60, 70)), ((90, 105
          ((30, 70, 130), (15, 40, 90))]
 
 
+def _three_quarter_yaw(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A yaw turned ``lo``-``hi`` radians away from the pure side view, either way, nose left or right."""
+    turn = rng.uniform(lo, hi) * (1 if rng.random() < 0.5 else -1)
+    return turn + (math.pi if rng.random() < 0.5 else 0.0)
+
+
 def render_web(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, size: int = WEB_SIZE) -> Rendered:
     """A side/oblique photo-like render of one instance of ``spec``."""
     colors = livery(spec, rng)
@@ -110,9 +116,9 @@ def render_web(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, size: in
             wx, wy = rng.uniform(0, size), rng.uniform(horizon + 3, size)
             wl = rng.uniform(2, 10) * (wy - horizon) / size * 2
             d.line([wx, wy, wx + wl, wy], fill=tuple(int(v) for v in np.clip(np.array(sea[0]) + 50, 0, 255)))
-        yaw = rng.uniform(-0.6, 0.6) + (math.pi if rng.random() < 0.5 else 0.0)
-        view = view_matrix(yaw, math.radians(rng.uniform(4, 32)))
-        frac = rng.uniform(0.6, 0.92)
+        yaw = _three_quarter_yaw(rng, 0.25, 0.85)
+        view = view_matrix(yaw, math.radians(rng.uniform(12, 38)))
+        frac = rng.uniform(0.78, 0.98)
         context = str(rng.choice(["at sea", "sailing on the ocean", "on the water"]))
     else:
         grounded = rng.random() < 0.3
@@ -128,18 +134,18 @@ def render_web(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, size: in
                 bx, bw, bh = rng.uniform(0, size), rng.uniform(10, 50), rng.uniform(5, 25)
                 d.rectangle([bx, horizon - bh, bx + bw, horizon], fill=tuple(int(v) for v in rng.integers(80, 170, size=3)))
             d.line([0, horizon + 12, size, horizon + 12], fill=(200, 200, 190), width=1)
-            elev = math.radians(rng.uniform(2, 15))
+            elev = math.radians(rng.uniform(8, 28))
             context = str(rng.choice(["on the runway", "at an airfield", "taxiing at an airport"]))
         else:
-            elev = math.radians(rng.uniform(-22, 25))
+            elev = math.radians(rng.uniform(12, 35)) * (1 if rng.random() < 0.5 else -1)
             mesh = mesh.transformed(rot_x(math.radians(rng.normal(0, 8))) @ rot_y(math.radians(rng.normal(0, 5))))
             context = str(rng.choice(["flying in the sky", "in flight", "flying above the clouds"]))
         for _ in range(int(rng.integers(0, 4))):  # birds
             bx, by, s = rng.uniform(0, size), rng.uniform(0, size * 0.5), rng.uniform(2, 4)
             d.line([bx - s, by - s / 2, bx, by, bx + s, by - s / 2], fill=(40, 40, 45), width=1)
-        yaw = rng.uniform(-0.7, 0.7) + (math.pi if rng.random() < 0.5 else 0.0)
+        yaw = _three_quarter_yaw(rng, 0.3, 1.0)
         view = view_matrix(yaw, elev)
-        frac = rng.uniform(0.55, 0.92)
+        frac = rng.uniform(0.72, 0.97)
     x0, y0, x1, y1 = screen_bounds(mesh, view)
     scale = frac * size / max(x1 - x0, (y1 - y0) * 1.1)
     w_px, h_px = (x1 - x0) * scale, (y1 - y0) * scale
@@ -234,14 +240,14 @@ def render_aerial(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, chip:
     colors = livery(spec, rng)
     mesh = build_mesh(spec, rng, colors)
     ship = isinstance(spec, ShipSpec)
-    eff = int(rng.integers(effective[0], effective[1] + 1))
-    ss = max(2, int(math.ceil(144 / eff)))
+    eff = int(round(effective[0] + (effective[1] - effective[0]) * rng.random() ** 1.5))  # small chips are common
+    ss = max(2, int(math.ceil(112 / eff)))
     n = eff * ss
     yaw = rng.uniform(0, 2 * math.pi)
     view = view_matrix(yaw, math.radians(rng.uniform(78, 90)))
     x0, y0, x1, y1 = screen_bounds(mesh, view)
     extent_obj = max(x1 - x0, y1 - y0)
-    extent_m = extent_obj / rng.uniform(0.55, 0.85)
+    extent_m = extent_obj / rng.uniform(0.38, 0.72)
     px_per_m = n / extent_m
     if ship:
         bg, context, _ = _sea(rng, n, px_per_m)
@@ -274,10 +280,11 @@ def render_aerial(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, chip:
     if rng.random() < 0.25:  # partial occlusion by a cloud
         bg = _clouds(rng, bg, 1, tint=(235, 236, 238), alpha=230)
     small = bg.resize((eff, eff), Image.BOX)
-    small = small.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.2, 0.9))))
+    small = small.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.45, 1.25))))
     arr = np.asarray(small, np.float32)
-    arr = (arr - 128) * rng.uniform(0.8, 1.1) + 128 * rng.uniform(0.85, 1.1)
-    arr += rng.normal(0, rng.uniform(2, 8), size=arr.shape)
+    level = arr.mean()
+    arr = (arr - level) * rng.uniform(0.55, 0.95) + level * rng.uniform(0.85, 1.1)  # hazy, low contrast
+    arr += rng.normal(0, rng.uniform(3, 11), size=arr.shape)
     out = _to_image(arr).resize((chip, chip), Image.BILINEAR)
     return Rendered(out, context, colors["phrase"], gsd_m=float(extent_m / eff))
 

@@ -26,8 +26,10 @@ def photo(size=(160, 120), seed=0) -> Image.Image:
     rng = np.random.default_rng(seed)
     w, h = size
     y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    base = np.stack([x / w * 200, y / h * 180, (x + y) / (w + h) * 220], axis=2) + 20
-    for _ in range(6):
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * (x / w - 0.5) + np.sin(angle) * (y / h - 0.5))[..., None]
+    base = rng.uniform(60, 200, 3) + ramp * rng.uniform(-200, 200, 3)
+    for _ in range(int(rng.integers(4, 10))):
         cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1, max(2.0, min(w, h) / 3))
         mask = (x - cx) ** 2 + (y - cy) ** 2 < r * r
         base[mask] = rng.uniform(0, 255, 3)
