@@ -352,7 +352,6 @@ def features_cmd(dataset, backbone, pretrained, device, batch_size, workers, roo
     import time
 
     from web2sky_bench.executors import get_executor
-
     from web2sky_bench.manifest import read_manifest
     from web2sky_bench.models.backbones import load_backbone
     from web2sky_bench.models.features import FeatureCache, image_features

@@ -22,6 +22,7 @@ import concurrent.futures as cf
 import hashlib
 import io
 import json
+import math
 import os
 import time
 from collections import Counter
@@ -317,7 +318,7 @@ def fetch_batch(batch: pd.DataFrame, out_dir: str, categories: dict, max_bytes: 
                 workers: int) -> pd.DataFrame:
     """Per-batch form of the fetch loop for the executors: URL rows -> ``result`` (manifest row JSON) or
     ``reason``/``message`` per row. Builds its own :class:`HttpClient` from ``client_settings``."""
-    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in batch.to_dict("records")]
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in batch.to_dict("records")]
     index = {id(r): i for i, r in enumerate(rows)}
     result, reason, message = [""] * len(rows), [""] * len(rows), [""] * len(rows)
     folder = Path(out_dir)
