@@ -6,7 +6,8 @@
     also the agreement of the fast path with the exact hash.
 (b) radius-8 search over N random 64-bit hashes with planted near duplicates:
     ours (auto = the cost model's choice; brute force where it is sensible)
-    against imagededup's search where it finishes within a time cap; each run
+    against imagededup's search where it finishes within a time cap and faiss's
+    binary indexes (flat, multi-hash); each run
     in its own process, reporting wall time and peak RSS.
 (c) recall and precision of the dedup pipeline on planted near duplicates
     (resize, JPEG re-encode, crop <= 10 %, brightness, watermark text, mirror).
@@ -15,6 +16,7 @@ Usage::
 
     python benchmarks/dedup.py --parts a,b,c --workdir /tmp/w2s-dedup-bench \
         [--imagededup-path DIR]   # DIR from: pip install --no-deps --target DIR imagededup
+        [--faiss-path DIR]        # DIR from: pip install --no-deps --target DIR faiss-cpu
 """
 
 from __future__ import annotations
@@ -155,6 +157,22 @@ def search_one(n: int, method: str, radius: int) -> dict:
                                                      search_method="brute_force_cython", num_dist_workers=2)
         seconds = time.perf_counter() - t
         pairs = sum(len(v) for v in found.values()) // 2
+    elif method.startswith("faiss"):  # faiss-cpu binary indexes, 2 threads; range_search is "< radius"
+        import faiss
+
+        faiss.omp_set_num_threads(2)
+        x = np.ascontiguousarray(h.astype(">u8").view(np.uint8).reshape(n, 8))
+        t = time.perf_counter()
+        if method == "faiss-flat":
+            index = faiss.IndexBinaryFlat(64)
+        else:  # multi-index hashing: 3 tables of 21 bits, 2 bit flips = exact at radius 8
+            index = faiss.IndexBinaryMultiHash(64, 3, 21)
+            index.nflip = radius // 3
+        index.add(x)
+        lims, _, found = index.range_search(x, radius + 1)
+        seconds = time.perf_counter() - t
+        owner = np.repeat(np.arange(n), np.diff(lims.astype(np.int64)))
+        pairs = int((found > owner).sum())
     else:
         t = time.perf_counter()
         i, _, _ = search.radius_pairs(h, radius, method)
@@ -165,16 +183,18 @@ def search_one(n: int, method: str, radius: int) -> dict:
 
 
 def part_b(sizes: list[int], radius: int, imagededup_path: str | None, cap_s: int,
-           imagededup_max_n: int = 100_000) -> list[dict]:
+           imagededup_max_n: int = 100_000, faiss_path: str | None = None) -> list[dict]:
     """Each (N, method) in its own process with a time cap."""
     rows = []
     for n in sizes:
         methods = ["auto"] + (["brute"] if n <= 100_000 else [])
         methods += ["imagededup"] if imagededup_path and n <= imagededup_max_n else []
+        methods += (["faiss-mih"] + (["faiss-flat"] if n <= 100_000 else [])) if faiss_path else []
         for method in methods:
             env = dict(os.environ)
-            if method == "imagededup":  # its default search (brute_force_cython), 2 workers
-                env["PYTHONPATH"] = os.pathsep.join(filter(None, [imagededup_path, env.get("PYTHONPATH")]))
+            extra = {"imagededup": imagededup_path, "faiss-mih": faiss_path, "faiss-flat": faiss_path}.get(method)
+            if extra:
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra, env.get("PYTHONPATH")]))
             cmd = [sys.executable, __file__, "--search-one", str(n), method, str(radius)]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cap_s, env=env)
@@ -231,7 +251,7 @@ KINDS = ("resize", "jpeg", "crop", "brightness", "watermark", "mirror")
 
 
 def part_c(workdir: Path, n_base: int, n_dup_sources: int, radii: list[int]) -> dict:
-    """Recall/precision of dedup (fast hashes, --flip, with and without --crops) on planted variants.
+    """Recall/precision of dedup (fast hashes, --flip; plain, --crops, --crops --verify) on planted variants.
 
     Recall: a variant ends in the same dup_group as its source. Pair precision:
     reported pairs whose two images come from the same source.
@@ -259,17 +279,20 @@ def part_c(workdir: Path, n_base: int, n_dup_sources: int, radii: list[int]) -> 
             kinds.append(kind)
     truth = np.array(truth)
     t = time.perf_counter()
-    hashed = hashing.hash_files(paths, exact=False, flip=True, crops=True, workers=2, quiet=True)
+    hashed = hashing.hash_files(paths, exact=False, flip=True, crops=True, second_kind="dhash", workers=2, quiet=True)
     hash_s = time.perf_counter() - t
     assert hashed.ok.all()
     results = {"images": len(paths), "distinct_sources": n_base, "variants_per_kind": n_dup_sources,
                "hash_s": round(hash_s, 1), "by_radius": {}}
     var_idx = np.arange(n_base, len(paths))
     var_kind = np.array(kinds)
-    for crops in (False, True):
+    rows = np.arange(len(paths))
+    for crops, verify in ((False, False), (True, False), (True, True)):
         for radius in radii:
             pairs = dedup.near_pairs(hashed.hashes, radius, hashed.flipped, "auto",
                                      hashed.crops if crops else None, hashed.crops_flipped if crops else None)
+            if verify:
+                pairs = dedup.verify_pairs(pairs, hashed.second, rows)
             same = truth[pairs.i] == truth[pairs.j]
             precision = float(same.mean()) if len(same) else 1.0
             groups = dedup.groups(len(paths), pairs)
@@ -278,7 +301,7 @@ def part_c(workdir: Path, n_base: int, n_dup_sources: int, radii: list[int]) -> 
             impure = 0
             for g in np.unique(groups[groups >= 0]):
                 impure += len(np.unique(truth[groups == g])) > 1
-            key = f"radius={radius}" + (" --crops" if crops else "")
+            key = f"radius={radius}" + (" --crops" if crops else "") + (" --verify" if verify else "")
             results["by_radius"][key] = {
                 "pairs": len(pairs), "pair_precision": round(precision, 4),
                 "recall": round(float(hit.mean()), 4),
@@ -297,6 +320,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--radius", type=int, default=8)
     parser.add_argument("--imagededup-path", default=None)
+    parser.add_argument("--faiss-path", default=None, help="DIR from: pip install --no-deps --target DIR faiss-cpu")
     parser.add_argument("--cap-s", type=int, default=300, help="Time cap per search run.")
     parser.add_argument("--n-base", type=int, default=2000)
     parser.add_argument("--n-dup-sources", type=int, default=200)
@@ -314,7 +338,8 @@ def main() -> None:
         print(json.dumps(results["a_throughput"], indent=1), flush=True)
     if "b" in parts:
         sizes = [int(s) for s in args.sizes.split(",")]
-        results["b_search"] = part_b(sizes, args.radius, args.imagededup_path, args.cap_s)
+        results["b_search"] = part_b(sizes, args.radius, args.imagededup_path, args.cap_s,
+                                     faiss_path=args.faiss_path)
     if "c" in parts:
         results["c_planted"] = part_c(args.workdir, args.n_base, args.n_dup_sources, [6, 8, 10])
     if args.out:

@@ -49,15 +49,20 @@ def test_key_identifies_weights_and_preprocessing(tmp_path, tiny_ckpt):
     assert not torch.equal(a.encode_text(["b-52"]), other.encode_text(["b-52"]))
 
 
-def test_random_init_key_follows_the_weights(tmp_path):
+def test_random_init_is_seeded_and_keyed_by_its_weights(tmp_path):
     register_tiny_clip(tmp_path)
     torch.manual_seed(3)
-    a = load_backbone(TINY_NAME, "random")
+    first_draw = torch.rand(1)
     torch.manual_seed(3)
+    a = load_backbone(TINY_NAME, "random")
+    assert torch.equal(torch.rand(1), first_draw)  # the caller's RNG stream is not consumed
     b = load_backbone(TINY_NAME, "random")
     torch.manual_seed(4)
     c = load_backbone(TINY_NAME, "random")
-    assert a.key.startswith(f"{TINY_NAME}|random:") and a.key == b.key != c.key
+    assert a.key.startswith(f"{TINY_NAME}|random:") and a.key == b.key == c.key
+    assert torch.equal(a.encode_text(["x"]), c.encode_text(["x"]))
+    ckpt = save_tiny_checkpoint(tmp_path, seed=1)
+    assert load_backbone(TINY_NAME, ckpt).key != a.key
 
 
 def test_offline_tag_fails_fast_with_clear_message(monkeypatch):
@@ -152,3 +157,9 @@ def test_local_dir_model_loads_its_own_weights(tmp_path):
     tokens = open_clip.get_tokenizer(TINY_NAME)(["a ship"])
     expected = torch.nn.functional.normalize(ref.eval().encode_text(tokens), dim=-1)
     assert torch.allclose(bb.encode_text(["a ship"]), expected.detach(), atol=1e-5)
+
+
+def test_real_synth_clip_config_is_registered_on_demand():
+    bb = load_backbone("synth-clip", "random")
+    assert bb.name == "synth-clip" and bb.pretrained == "random"
+    assert bb.encode_text(["a twinjet airliner"]).shape == (1, bb.dim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -308,7 +309,14 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 @pytest.mark.slow  # two fresh Python processes import FiftyOne: ~15-40 s on 2 busy cores
-def test_app_answers_on_loopback_and_stops_by_pid(tiny):
+def _screenshot_module():
+    spec = importlib.util.spec_from_file_location("browse_screenshot", REPO / "docs" / "browse_screenshot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_app_answers_on_loopback_and_stops_by_pid(tiny, tmp_path):
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "web2sky_bench", "browse", str(tiny), "--port", str(port),
@@ -329,6 +337,14 @@ def test_app_answers_on_loopback_and_stops_by_pid(tiny):
         assert b"<html" in body.lower()
         version = json.loads(_get(f"http://127.0.0.1:{port}/fiftyone")[1])["version"]
         assert version
+        if shutil.which("chromium"):  # docs/browse_screenshot.py drives the real App
+            shot = _screenshot_module().screenshot(f"http://127.0.0.1:{port}/datasets/app-tiny",
+                                                   tmp_path / "app.png", width=800, height=600, settle_s=10)
+            assert "tags on" in shot, shot
+            from PIL import Image
+
+            with Image.open(tmp_path / "app.png") as img:
+                assert img.size == (800, 600) and len(img.convert("RGB").getcolors(1 << 20)) > 50
         family = psutil.Process(proc.pid).children(recursive=True)
         assert family, "the App server runs as a child service"
         os.kill(proc.pid, signal.SIGTERM)
@@ -384,11 +400,10 @@ def test_visualization_from_a_backbone_through_the_feature_cache(tiny, tmp_path)
 
 
 @pytest.mark.slow  # generating web2sky-synth mini (1,728 images) takes ~20-40 s on 2 cores
-def test_synth_mini_counts_equal_manifest_stats(tmp_path):
+def test_synth_mini_counts_equal_manifest_stats(synth_mini):
     from web2sky_bench.cli import main
-    from web2sky_bench.synth import generate_dataset
 
-    folder = generate_dataset(tmp_path / "web2sky-synth-mini", size="mini", seed=0, quiet=True)
+    folder = synth_mini
     runner = CliRunner()
     expected = runner.invoke(main, ["manifest", "stats", str(folder)])
     assert expected.exit_code == 0, expected.output

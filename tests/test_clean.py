@@ -102,3 +102,20 @@ def test_threshold_override_and_errors(malformed_dataset):
         clean.clean_dataset(folder, delete_files=True)
     result = CliRunner().invoke(main, ["clean", str(folder / "nope")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_process_pool_gives_the_same_findings(tmp_path):
+    rows = []
+    for i in range(70):
+        rel = f"images/{i:02d}.png"
+        (tmp_path / "images").mkdir(exist_ok=True)
+        image = malformed.photo((48, 36), seed=i) if i % 10 else Image.new("RGB", (48, 36), (9, 9, 9))
+        image.save(tmp_path / rel)
+        rows.append(dict(image_id=f"i{i:02d}", view="aerial", super_category="aircraft", category="f-16",
+                         split="train", path=rel, sha256=hashlib.sha256((tmp_path / rel).read_bytes()).hexdigest(),
+                         width=48, height=36, source="test"))
+    manifest.write_manifest(manifest.new_rows(rows), tmp_path)
+    serial = clean.clean_dataset(tmp_path, workers=1, quiet=True).frame["issues"].tolist()
+    pooled = clean.clean_dataset(tmp_path, workers=2, quiet=True).frame["issues"].tolist()
+    assert serial == pooled
+    assert sum("too_dark" in issues for issues in pooled) == 7

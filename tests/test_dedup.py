@@ -30,7 +30,7 @@ def image_folder(tmp_path_factory) -> list[Path]:
     rng = np.random.default_rng(0)
     paths = []
     for i in range(210):
-        size = (int(rng.integers(40, 260)), int(rng.integers(40, 260)))
+        size = (int(rng.integers(40, 160)), int(rng.integers(40, 160)))
         image = fixtures.photo(size, seed=1000 + i)
         kind = i % 6
         if kind == 1:
@@ -207,3 +207,32 @@ def pd_isna(value) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def test_popcount_fallback_without_numpy2(monkeypatch):
+    x = np.random.default_rng(0).integers(0, 2**64 - 1, (50, 3), dtype=np.uint64, endpoint=True)
+    expected = np.array([[bin(int(v)).count("1") for v in row] for row in x])
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    np.testing.assert_array_equal(search.popcount(x), expected)
+
+
+def test_verify_keeps_planted_copies(dup_dataset):
+    result = dedup.dedup_dataset(dup_dataset, radius=8, flip=True, crops=True, verify=True, workers=1, quiet=True)
+    group = dict(zip(result.frame["image_id"], result.frame["dup_group"]))
+    for name in ("resized", "brighter", "cropped", "mirror"):
+        assert group[f"orig-{name}"] == group["orig"], name
+    report = json.loads(result.report.read_text())
+    assert report["verify_radius"] == dedup.VERIFY_RADIUS and report["rejected_by_verify"] >= 0
+    assert manifest.read_card(dup_dataset)["dedup"]["verify"] is True
+
+
+def test_verify_pairs_rejects_a_disagreeing_second_hash():
+    pairs = dedup.Pairs(np.array([0, 2]), np.array([1, 3]), np.array([5, 5], np.uint8),
+                        np.array(["near", "near"], dtype=object))
+    far = np.uint64((1 << 20) - 1)  # 20 bits apart
+    second = hashing.HashResult(np.array([7, 7, 0, far], dtype=np.uint64), None, np.ones(4, bool), {})
+    kept = dedup.verify_pairs(pairs, second, np.arange(4), radius=12)
+    assert kept.i.tolist() == [0] and kept.j.tolist() == [1]
+    flipped = np.array([0, 0, far, 0], dtype=np.uint64)  # row 2's mirror equals row 3
+    second_flip = hashing.HashResult(second.hashes, flipped, np.ones(4, bool), {})
+    assert len(dedup.verify_pairs(pairs, second_flip, np.arange(4), radius=12)) == 2

@@ -91,8 +91,10 @@ def test_loader_workers_give_the_same_features(tmp_path, ckpt):
     frame = new_rows(make_image_dataset(data, _rows(5)))
     bb = load_backbone(TINY_NAME, ckpt)
     paths = [data / p for p in frame["path"]]
+    threads = torch.get_num_threads()
     serial = features.encode_paths(bb, paths, batch_size=2, workers=0, quiet=True)
     parallel = features.encode_paths(bb, paths, batch_size=2, workers=2, quiet=True)
+    assert torch.get_num_threads() == threads  # the CPU thread budget is restored
     assert serial.shape == (5, 32)
     assert torch.allclose(torch.from_numpy(serial), torch.from_numpy(parallel), atol=1e-6)
 

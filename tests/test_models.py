@@ -32,7 +32,7 @@ def _accuracy(model: Model, test) -> float:
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_beats_chance(name, task):
     data, test = task
-    model = get_model(name)(config={"epochs": 15} if "epochs" in get_model(name).default_config else None, seed=1)
+    model = get_model(name)(config={"epochs": 10, "min_steps": 5} if "epochs" in get_model(name).default_config else None, seed=1)
     assert model.name == name
     model.fit(data)
     assert _accuracy(model, test) > 2 * (1 / 8)
@@ -47,7 +47,8 @@ def test_same_seed_same_result(name, task):
         model.fit(data)
         runs.append(model.predict(test))
     np.testing.assert_array_equal(runs[0], runs[1])
-    assert not np.array_equal(runs[0], runs[2])
+    if name != "tip-adapter-f":  # its keys start from the features: nothing random to change
+        assert not np.array_equal(runs[0], runs[2])
 
 
 def test_selection_uses_val_and_keeps_best_epoch(task):
@@ -55,7 +56,7 @@ def test_selection_uses_val_and_keeps_best_epoch(task):
     model = get_model("aerial-only")(config={"epochs": 6, "patience": 100}, seed=0)
     model.fit(data)
     hist = model.train_result.history
-    assert len(hist) == 6
+    assert [h["epoch"] for h in hist] == list(range(7))  # epoch 0 = before training
     best = max(h["val_accuracy"] for h in hist)
     assert model.train_result.best_val_accuracy == best
     val = data.aerial_val
@@ -66,8 +67,9 @@ def test_selection_uses_val_and_keeps_best_epoch(task):
 def test_early_stopping(task):
     data, _ = task
     model = get_model("joint")(config={"epochs": 50, "patience": 1, "lr": 0.0}, seed=0)
-    model.fit(data)  # lr 0: val accuracy never improves after epoch 1
+    model.fit(data)  # lr 0: val accuracy never improves on epoch 0
     assert len(model.train_result.history) == 2
+    assert model.train_result.best_epoch == 0
 
 
 def test_registry_errors_and_listing():

@@ -78,11 +78,13 @@ def test_same_seed_same_metrics_and_test_isolation(setup):
     a, csv_a = P.run_protocol(NearestMean, **kw)
     b, csv_b = P.run_protocol(NearestMean, **kw)
     assert _metrics(a) == _metrics(b) and csv_a == csv_b and a["entry_id"] == b["entry_id"]
+    c, csv_c = P.run_protocol(NearestMean, jobs=2, **kw)  # forked parallel runs: same numbers
+    assert _metrics(c) == _metrics(a) and csv_c == csv_a
     frame = read_manifest(ds)
     test_ids = set(frame.loc[frame["split"] == "test", "image_id"])
     assert all(not (s & test_ids) for s in NearestMean.seen), "a test image reached fit"
     test_calls = [p for p in NearestMean.predicted if set(p) == test_ids]
-    assert len(test_calls) == 2 * 4, "test must be predicted exactly once per (k, seed) run"
+    assert len(test_calls) == 2 * 4, "test must be predicted exactly once per (k, seed) run (jobs=1 runs)"
     assert a["results"]["1"]["runs"][0]["n_train_aerial"] == 4 and a["results"]["all"]["runs"][0]["n_train_aerial"] == 16
     assert a["results"]["1"]["aggregate"]["n_seeds"] == 2
     assert a["model"]["pretrained"].startswith("tiny.pt (sha256:")

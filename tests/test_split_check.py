@@ -60,7 +60,7 @@ def test_split_is_stratified_group_aware_and_deterministic(dataset):
     assert frame.at["nimitz-class-a99", "dup_group"] == frame.at["nimitz-class-w1", "dup_group"]
     counts = result.counts
     assert (counts.loc[:, ["train", "val", "test"]] >= 1).all().all()
-    assert counts.loc["f-16"].tolist() == [6, 2, 4, 0]  # 12 images: 35% test, 15% val
+    assert counts.loc[("aerial", "f-16")].tolist() == [6, 2, 4, 0]  # 12 images: 35% test, 15% val
     first = result.frame["split"].tolist()
     again = split.split_dataset(dataset, seed=7, dedup="never", quiet=True).frame["split"].tolist()
     other = split.split_dataset(dataset, seed=8, dedup="never", quiet=True).frame["split"].tolist()
@@ -73,12 +73,18 @@ def test_groups_never_span_splits():
     rows = []
     for i in range(40):
         rows.append(dict(image_id=f"a{i:02d}", view="aerial", category="f-16", dup_group=i // 4 if i < 24 else None))
+        rows.append(dict(image_id=f"w{i:02d}", view="web", category="f-16", dup_group=100 + i // 2 if i < 8 else None))
+    rows.append(dict(image_id="w-of-a", view="web", category="f-16", dup_group=5))  # a group across views
     frame = pd.DataFrame(rows)
+    config = split.SplitConfig(split_views=("web", "aerial"))
     for seed in range(5):
-        splits = split.assign_splits(frame, seed)
+        splits = split.assign_splits(frame, seed, config)
         grouped = frame.assign(split=splits).dropna(subset=["dup_group"])
         assert (grouped.groupby("dup_group")["split"].nunique() == 1).all()
-        assert set(splits) == {"train", "val", "test"}
+        per_view = frame.assign(split=splits).groupby("view")["split"].value_counts().unstack()
+        assert (per_view[["train", "val", "test"]] >= 4).all().all()  # stratified per view
+    web_train = split.assign_splits(frame, 0)  # default: web is not split, its groups go to train
+    assert (web_train[frame["dup_group"] == 5] == "train").all()
 
 
 def test_split_config_errors():
@@ -140,7 +146,7 @@ def test_check_reports_files_counts_and_manifest_errors(dataset):
     assert not report.ok
     assert {"missing_files", "sha256_changed", "class_counts", "fewshot"} <= kinds
     low = next(p for p in report.problems if p.kind == "class_counts")
-    assert [e["category"] for e in low.examples] == ["nimitz-class"]
+    assert [(e["view"], e["category"]) for e in low.examples] == [("aerial", "nimitz-class")]
     broken = frame.copy()
     broken.loc[0, "category"] = "no-such-plane"
     broken.to_parquet(dataset / "manifest.parquet")
@@ -167,3 +173,32 @@ def test_split_reruns_dedup_with_recorded_settings(dataset):
     assert after.at["mirrored", "split"] == after.at[victim["image_id"], "split"]
     again = split.split_dataset(dataset, seed=1, quiet=True)
     assert not again.deduplicated
+
+
+def test_dataset_by_name_under_root(dataset):
+    runner = CliRunner()
+    root = str(dataset.parent)
+    assert runner.invoke(main, ["split", "toy", "--root", root, "--seed", "2", "-q"]).exit_code == 0
+    result = runner.invoke(main, ["check", "toy", "--root", root, "--no-sha256", "-q"])
+    assert result.exit_code == 0 and "ok:" in result.output, result.output
+    missing = runner.invoke(main, ["check", "nope", "--root", root])
+    assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_check_finds_mirrored_and_cropped_leaks_only_when_asked(dataset):
+    from PIL import Image, ImageOps
+
+    split.split_dataset(dataset, seed=4, quiet=True)
+    frame = manifest.read_manifest(dataset)
+    test_rows = frame[frame["split"] == "test"]
+    new = []
+    for name, victim, make in (("mirror", test_rows.iloc[0], ImageOps.mirror),
+                               ("crop", test_rows.iloc[1], lambda im: im.crop((5, 0, 96, 66)))):
+        image = make(Image.open(dataset / victim["path"]).convert("RGB"))
+        new.append(_row(dataset, f"leak-{name}", "aerial", victim["category"], victim["super_category"], "train", image))
+    manifest.write_manifest(pd.concat([frame, manifest.new_rows(new)], ignore_index=True), dataset)
+    plain = check.check_dataset(dataset, verify_sha256=False, quiet=True)
+    assert plain.ok, [p.message for p in plain.problems]
+    report = check.check_dataset(dataset, flip=True, crops=True, radius=6, verify_sha256=False, quiet=True)
+    leak = next(p for p in report.problems if p.kind == "leakage")
+    assert {e["b"] for e in leak.examples} | {e["a"] for e in leak.examples} >= {"leak-mirror", "leak-crop"}

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from web2sky_bench import manifest as manifest_mod
 from web2sky_bench import taxonomy as taxonomy_mod
@@ -124,9 +123,8 @@ def _records(frame: pd.DataFrame, dataset_dir: Path, tax: taxonomy_mod.Taxonomy)
     for row in frame.to_dict("records"):
         rec: dict[str, Any] = {"filepath": str((dataset_dir / row["path"]).resolve())}
         for name in STRING_FIELDS:
-            if name == "family":
-                cat = row["category"]
-                rec[name] = tax.get(cat).family if cat in tax else None
+            if name == "family":  # read_manifest checked that the category is in the taxonomy
+                rec[name] = tax.get(row["category"]).family
             else:
                 rec[name] = _none(row.get(name))
         for name in INT_FIELDS:
@@ -164,17 +162,27 @@ def _ensure_schema(ds: fo.Dataset) -> None:
         ds.create_index("image_id", unique=True)
 
 
-def _apply(sample: Any, rec: dict) -> None:
-    """Write a record's values onto a (new or existing) sample."""
+def _fields(rec: dict) -> dict[str, Any]:
+    """A record as sample fields (everything but filepath and tags)."""
     import fiftyone as fo
 
+    fields = {k: v for k, v in rec.items() if k not in ("filepath", "category")}
+    fields["ground_truth"] = fo.Classification(label=rec["category"])
+    fields["metadata"] = fo.ImageMetadata(width=rec["width"], height=rec["height"])
+    return fields
+
+
+def _new_sample(rec: dict) -> Any:
+    import fiftyone as fo
+
+    return fo.Sample(filepath=rec["filepath"], tags=[rec["split"]], **_fields(rec))
+
+
+def _update(sample: Any, rec: dict) -> None:
+    """Write a changed record onto an existing sample, keeping its non-split tags."""
     sample.filepath = rec["filepath"]
-    for name, value in rec.items():
-        if name in ("filepath", "category"):
-            continue
+    for name, value in _fields(rec).items():
         sample[name] = value
-    sample["ground_truth"] = fo.Classification(label=rec["category"])
-    sample["metadata"] = fo.ImageMetadata(width=rec["width"], height=rec["height"])
     sample.tags = [t for t in sample.tags if t not in manifest_mod.SPLITS] + [rec["split"]]
 
 
@@ -209,7 +217,6 @@ def build_dataset(
             )
     else:
         ds = fo.Dataset(name, persistent=True)
-        _ensure_schema(ds)
         # show the label, split and view on every grid tile (the App keeps the
         # "sample tags" checkbox off whatever the config says)
         ds.app_config.active_fields = fo.ActiveFields(paths=["ground_truth", "split", "view"])
@@ -225,16 +232,13 @@ def build_dataset(
     if gone:
         ds.delete_samples(ds.select_by("image_id", gone))
     if new:
-        samples = []
-        for i in tqdm(new, desc="samples", disable=quiet):
-            sample = fo.Sample(filepath=records[i]["filepath"])
-            _apply(sample, records[i])
-            samples.append(sample)
-        ds.add_samples(samples, progress=False)
+        # every field is declared by _ensure_schema, so skip per-sample schema expansion
+        ds.add_samples((_new_sample(records[i]) for i in new), expand_schema=False, num_samples=len(new),
+                       progress=not quiet)
     if changed:
         view = ds.select_by("image_id", changed)
         for sample in view.iter_samples(autosave=True, progress=False):
-            _apply(sample, records[sample["image_id"]])
+            _update(sample, records[sample["image_id"]])
 
     ds.default_classes = sorted(frame["category"].unique().tolist())
     info = dict(ds.info.get(INFO_KEY, {}))

@@ -264,6 +264,8 @@ def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report
               help="Largest Hamming distance between near-duplicate hashes.")
 @click.option("--flip", is_flag=True, help="Also match mirrored copies (hash of the mirrored image).")
 @click.option("--crops", is_flag=True, help="Also match copies cropped by up to 10% (nine crop hashes per image).")
+@click.option("--verify", is_flag=True,
+              help="Keep a near pair only if its dHash agrees too (fewer false pairs on simple images).")
 @click.option("--exact", is_flag=True,
               help="Decode every pixel: hash values identical to imagehash (default: faster JPEG draft decode).")
 @click.option("--hash", "hash_kind", type=click.Choice(["phash", "dhash"]), default="phash", show_default=True)
@@ -273,12 +275,12 @@ def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report
               help="Report JSON (default: DATASET/reports/dedup.json).")
 @click.option("--workers", type=int, default=None, help="Worker processes for hashing (default: up to 2).")
 @quiet_option
-def dedup_cmd(dataset, root, radius, flip, crops, exact, hash_kind, method, report, workers, quiet) -> None:
+def dedup_cmd(dataset, root, radius, flip, crops, verify, exact, hash_kind, method, report, workers, quiet) -> None:
     """Find exact and near-duplicate images; write `phash`, `dup_group` and a pairs report."""
     from web2sky_bench.curate.dedup import dedup_dataset
 
-    result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, exact=exact, hash_kind=hash_kind,
-                           method=method, report=report, workers=workers, quiet=quiet)
+    result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, verify=verify, exact=exact,
+                           hash_kind=hash_kind, method=method, report=report, workers=workers, quiet=quiet)
     kinds = {k: int((result.pairs.kind == k).sum()) for k in ("exact", "near", "crop", "flip")}
     n_groups = result.frame["dup_group"].nunique()
     grouped = int(result.frame["dup_group"].notna().sum())
@@ -518,12 +520,17 @@ def _csv_list(value: str, what: str) -> list[str]:
 @click.option("--out", "leaderboard_dir", type=click.Path(file_okay=False), default=None,
               help="Leaderboard folder for the entry (default: $WEB2SKY_LEADERBOARD or $WEB2SKY_HOME/leaderboard).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:i].")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(0),
+              help="torch CPU threads while models train (small heads on cached features); 0 = torch default.")
+@click.option("--jobs", default=0, show_default=True, type=click.IntRange(0),
+              help="(k, seed) runs in parallel processes on CPU; 0 = one per CPU core (at most 8).")
 @root_option
 @quiet_option
 def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained, config_file, leaderboard_dir,
-                 device, root, quiet) -> None:
+                 device, threads, jobs, root, quiet) -> None:
     """Run MODEL under protocol web2sky-v1 and write a leaderboard entry (one per model)."""
     import json
+    import os
     from pathlib import Path
 
     from web2sky_bench.evaluate.entries import write_entry
@@ -560,7 +567,8 @@ def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained,
     for name in names:
         entry, csv = run_protocol(name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
                                   backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
-                                  quiet=quiet, on_run=progress)
+                                  quiet=quiet, on_run=progress, threads=threads or None,
+                                  jobs=jobs or min(os.cpu_count() or 1, 8))
         path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
         click.echo(results_table(entry))
         click.echo(f"entry: {path}")
@@ -647,6 +655,8 @@ def split_cmd(dataset, root, seed, val_fraction, test_fraction, min_per_split, v
 @click.option("--radius", type=click.IntRange(0, 64), default=8, show_default=True,
               help="Hamming radius for near-duplicate leakage.")
 @click.option("--flip", is_flag=True, help="Also count mirrored copies as leakage.")
+@click.option("--crops", is_flag=True, help="Also count copies cropped by up to 10% as leakage.")
+@click.option("--verify", is_flag=True, help="Count a near pair only if its dHash agrees too.")
 @click.option("--min-per-split", type=int, default=1, show_default=True)
 @click.option("--views", default="aerial", show_default=True, help="Views whose class counts are checked.")
 @click.option("--no-sha256", is_flag=True, help="Skip re-hashing file contents.")
@@ -654,13 +664,14 @@ def split_cmd(dataset, root, seed, val_fraction, test_fraction, min_per_split, v
               help="Report JSON (default: DATASET/reports/check.json).")
 @quiet_option
 @click.pass_context
-def check_cmd(ctx, dataset, root, radius, flip, min_per_split, views, no_sha256, report, quiet) -> None:
+def check_cmd(ctx, dataset, root, radius, flip, crops, verify, min_per_split, views, no_sha256, report,
+              quiet) -> None:
     """Health report; exits 1 on leakage, low class counts, manifest errors, missing or changed files."""
     from web2sky_bench.curate.check import check_dataset
 
-    result = check_dataset(dataset, root=root, radius=radius, flip=flip, min_per_split=min_per_split,
-                           views=tuple(v for v in views.split(",") if v), verify_sha256=not no_sha256,
-                           report=report, quiet=quiet)
+    result = check_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, verify=verify,
+                           min_per_split=min_per_split, views=tuple(v for v in views.split(",") if v),
+                           verify_sha256=not no_sha256, report=report, quiet=quiet)
     for problem in result.problems:
         click.echo(f"FAIL {problem.kind}: {problem.message}")
         for example in problem.examples[:5]:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from web2sky_bench.curate import dataset as dataset_mod
 from web2sky_bench.curate import fewshot, hashing
-from web2sky_bench.curate.dedup import DEFAULT_RADIUS, exact_pairs, near_pairs
+from web2sky_bench.curate.dedup import DEFAULT_RADIUS, exact_pairs, near_pairs, verify_pairs
 from web2sky_bench.curate.split import ASSIGNED, split_counts
 from web2sky_bench.io.atomic import write_json
 from web2sky_bench.manifest import ManifestError, file_sha256, read_manifest
@@ -69,21 +69,27 @@ def _files(folder: Path, frame: pd.DataFrame, verify_sha256: bool, quiet: bool) 
     return missing, changed
 
 
-def _hashes(folder: Path, frame: pd.DataFrame, flip: bool, present: np.ndarray, quiet: bool):
-    """pHash per row: the manifest's, computed where absent (or all, for flip); ok mask."""
-    hashes = np.zeros(len(frame), dtype=np.uint64)
-    ok = frame["phash"].notna().to_numpy() & (not flip)
-    if ok.any():
-        hashes[ok] = hashing.from_hex(frame.loc[ok, "phash"].tolist())
-    todo = np.flatnonzero(~ok & present)
-    flipped = np.zeros(len(frame), dtype=np.uint64) if flip else None
+def _hashes(folder: Path, frame: pd.DataFrame, flip: bool, crops: bool, verify: bool, present: np.ndarray,
+            quiet: bool):
+    """pHash per row: the manifest's where present (all recomputed for flip/crops/verify); ok mask."""
+    n = len(frame)
+    recompute_all = flip or crops or verify
+    hashed = hashing.HashResult(
+        np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64) if flip else None,
+        frame["phash"].notna().to_numpy() & (not recompute_all), {},
+        np.zeros((n, hashing.N_CROPS), dtype=np.uint64) if crops else None,
+        np.zeros((n, hashing.N_CROPS), dtype=np.uint64) if crops and flip else None,
+    )
+    if verify:
+        hashed.second = hashing.HashResult.empty(n, flip, crops)
+    if hashed.ok.any():
+        hashed.hashes[hashed.ok] = hashing.from_hex(frame.loc[hashed.ok, "phash"].tolist())
+    todo = np.flatnonzero(~hashed.ok & present)
     if len(todo):
-        result = hashing.hash_files([folder / frame["path"].iat[i] for i in todo], flip=flip, quiet=quiet)
-        hashes[todo] = result.hashes
-        ok[todo] = result.ok
-        if flip:
-            flipped[todo] = result.flipped
-    return hashes, flipped, ok
+        result = hashing.hash_files([folder / frame["path"].iat[i] for i in todo], flip=flip, crops=crops,
+                                    second_kind="dhash" if verify else None, quiet=quiet)
+        hashed.put(todo, result)
+    return hashed
 
 
 def _leaks(frame: pd.DataFrame, i: np.ndarray, j: np.ndarray, dist: np.ndarray, kind: str) -> list[dict]:
@@ -102,13 +108,20 @@ def check_dataset(
     root: str | os.PathLike[str] | None = None,
     radius: int = DEFAULT_RADIUS,
     flip: bool = False,
+    crops: bool = False,
+    verify: bool = False,
     min_per_split: int = 1,
     views: tuple[str, ...] = ("aerial",),
     verify_sha256: bool = True,
     report: str | os.PathLike[str] | None = None,
     quiet: bool = False,
 ) -> CheckReport:
-    """Run every check on a dataset folder and write the JSON report."""
+    """Run every check on a dataset folder and write the JSON report.
+
+    Leakage uses the manifest's pHash values (computed where missing); with
+    ``flip``, ``crops`` or ``verify`` every image is re-hashed with its
+    mirrored or crop hashes and its dHash, as ``dedup`` does.
+    """
     folder = dataset_mod.resolve(dataset, root)
     out = CheckReport(str(folder))
     out_path = dataset_mod.report_path(folder, "check.json", report)
@@ -131,9 +144,17 @@ def check_dataset(
     leaks += _leaks(frame, ex.i, ex.j, ex.distance, "exact")
     missing_ids = {m["image_id"] for m in missing}
     present = ~frame["image_id"].isin(missing_ids).to_numpy()
-    hashes, flipped, ok = _hashes(folder, frame, flip, present, quiet)
+    hashed = _hashes(folder, frame, flip, crops, verify, present, quiet)
+    ok = hashed.ok
     idx = np.flatnonzero(ok)
-    near = near_pairs(hashes[idx], radius, flipped[idx] if flipped is not None else None)
+
+    def rows(values):
+        return values[idx] if values is not None else None
+
+    near = near_pairs(hashed.hashes[idx], radius, rows(hashed.flipped), "auto",
+                      rows(hashed.crops), rows(hashed.crops_flipped))
+    if verify:
+        near = verify_pairs(near, hashed.second, idx)
     sha = frame["sha256"].to_numpy()
     new = sha[idx[near.i]] != sha[idx[near.j]]  # exact pairs are reported above
     leaks += _leaks(frame, idx[near.i][new], idx[near.j][new], near.distance[new], "near")
@@ -152,7 +173,8 @@ def check_dataset(
     if counts[list(ASSIGNED)].to_numpy().sum():
         low = counts[(counts[list(ASSIGNED)] < min_per_split).any(axis=1)]
         if len(low):
-            examples = [{"category": c, **{s: int(low.at[c, s]) for s in ASSIGNED}} for c in low.index]
+            examples = [{"view": v, "category": c, **{s: int(low.at[(v, c), s]) for s in ASSIGNED}}
+                        for v, c in low.index]
             out.problems.append(Problem(
                 "class_counts", f"{len(low)} class(es) of view {'/'.join(views)} have fewer than "
                 f"{min_per_split} image(s) in a split", examples[:MAX_EXAMPLES]))

@@ -25,6 +25,10 @@ from web2sky_bench.io.atomic import write_json
 from web2sky_bench.manifest import read_manifest
 
 DEFAULT_RADIUS = 8
+# --verify: a pHash pair is kept only if its dHash (same variants) is within this
+# many bits. Planted copies stay within 3 bits; pHash collisions between
+# different simple renders (web2sky-synth-mini) were 18-28 bits apart.
+VERIFY_RADIUS = 12
 PAIR_KINDS = ("exact", "near", "crop", "flip")
 
 
@@ -99,6 +103,31 @@ def near_pairs(
     return Pairs(a[first], b[first], d[first], names[kind_code[first]])
 
 
+def _variants(result: hashing.HashResult, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), k) matrix of every hash variant of each row, the whole-image hash first."""
+    cols = [result.hashes[rows, None]]
+    for extra in (result.flipped, result.crops, result.crops_flipped):
+        if extra is not None:
+            cols.append(extra[rows].reshape(len(rows), -1))
+    return np.concatenate(cols, axis=1)
+
+
+def verify_pairs(pairs: Pairs, second: hashing.HashResult, rows: np.ndarray,
+                 radius: int = VERIFY_RADIUS) -> Pairs:
+    """Keep the pairs whose second hash also agrees within ``radius`` bits.
+
+    ``pairs`` index ``rows`` (row numbers into ``second``). The distance is the
+    smallest between one image's whole-image hash and any variant (mirror,
+    crop) of the other, either way round, so flip and crop matches verify too.
+    """
+    if not len(pairs):
+        return pairs
+    va, vb = _variants(second, rows[pairs.i]), _variants(second, rows[pairs.j])
+    d = np.minimum(search.popcount(va[:, :1] ^ vb).min(axis=1), search.popcount(va ^ vb[:, :1]).min(axis=1))
+    keep = d <= radius
+    return Pairs(pairs.i[keep], pairs.j[keep], pairs.distance[keep], pairs.kind[keep])
+
+
 def groups(n: int, pairs: Pairs) -> np.ndarray:
     """Connected components of the pair graph: a group id per row, -1 for singletons.
 
@@ -133,6 +162,8 @@ def dedup_dataset(
     radius: int = DEFAULT_RADIUS,
     flip: bool = False,
     crops: bool = False,
+    verify: bool = False,
+    verify_radius: int = VERIFY_RADIUS,
     exact: bool = False,
     hash_kind: str = "phash",
     method: str = "auto",
@@ -144,7 +175,9 @@ def dedup_dataset(
 
     ``exact`` decodes every pixel (hash values identical to imagehash); the
     default fast path uses JPEG draft decoding. ``crops`` also matches copies
-    cropped by up to 10 % (nine crop hashes per image, searched together). With ``hash_kind="dhash"`` the
+    cropped by up to 10 % (nine crop hashes per image, searched together).
+    ``verify`` keeps a near pair only when a second hash (dHash for pHash)
+    agrees within ``verify_radius`` bits too. With ``hash_kind="dhash"`` the
     search runs on dHash and the ``phash`` column is left as it was. The
     settings are recorded in ``dataset.json`` (``dedup``) so that ``split``
     can rerun the same detection.
@@ -152,13 +185,18 @@ def dedup_dataset(
     folder = dataset_mod.resolve(dataset, root)
     frame = read_manifest(folder)
     paths = [folder / p for p in frame["path"]]
-    hashed = hashing.hash_files(paths, hash_kind, exact=exact, flip=flip, crops=crops, workers=workers, quiet=quiet)
+    second = ("dhash" if hash_kind == "phash" else "phash") if verify else None
+    hashed = hashing.hash_files(paths, hash_kind, exact=exact, flip=flip, crops=crops, second_kind=second,
+                                workers=workers, quiet=quiet)
     ok = np.flatnonzero(hashed.ok)
     def rows(values):
         return values[ok] if values is not None else None
 
     near = near_pairs(hashed.hashes[ok], radius, rows(hashed.flipped), method,
                       rows(hashed.crops), rows(hashed.crops_flipped))
+    candidates = len(near)
+    if verify:
+        near = verify_pairs(near, hashed.second, ok, verify_radius)
     near = Pairs(ok[near.i], ok[near.j], near.distance, near.kind)
     exact_p = exact_pairs(frame["sha256"])
     known = set(zip(exact_p.i.tolist(), exact_p.j.tolist()))
@@ -176,7 +214,8 @@ def dedup_dataset(
         hexes = hashing.to_hex(hashed.hashes)
         frame["phash"] = [h if good else None for h, good in zip(hexes, hashed.ok)]
     frame["dup_group"] = pd.array([g if g >= 0 else None for g in group.tolist()], dtype="Int64")
-    settings = {"radius": radius, "flip": flip, "crops": crops, "exact": exact, "hash_kind": hash_kind}
+    settings = {"radius": radius, "flip": flip, "crops": crops, "verify": verify, "verify_radius": verify_radius,
+                "exact": exact, "hash_kind": hash_kind}
     dataset_mod.save(frame, folder, dedup=settings)
 
     ids = frame["image_id"].tolist()
@@ -195,6 +234,8 @@ def dedup_dataset(
             "radius": radius,
             "flip": flip,
             "crops": crops,
+            "verify_radius": verify_radius if verify else None,
+            "rejected_by_verify": candidates - len(near) if verify else 0,
             "images": len(frame),
             "hashed": int(hashed.ok.sum()),
             "failed": failed,

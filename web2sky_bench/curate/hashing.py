@@ -138,6 +138,8 @@ class HashResult:
 
     ``flipped`` holds the mirrored images' hashes, ``crops`` (n, 9) the crop
     hashes and ``crops_flipped`` the mirrored crops' hashes, when asked for.
+    ``second`` holds the same set for a second hash kind (``second_kind``),
+    computed from the same decoded images, used to verify candidate pairs.
     """
 
     hashes: np.ndarray  # uint64, 0 where not ok
@@ -146,41 +148,77 @@ class HashResult:
     errors: dict[int, str]
     crops: np.ndarray | None = None
     crops_flipped: np.ndarray | None = None
+    second: HashResult | None = None
+
+    @classmethod
+    def empty(cls, n: int, flip: bool, crops: bool) -> HashResult:
+        """Zeroed arrays for ``n`` files."""
+        return cls(
+            np.zeros(n, dtype=np.uint64),
+            np.zeros(n, dtype=np.uint64) if flip else None,
+            np.zeros(n, dtype=bool),
+            {},
+            np.zeros((n, N_CROPS), dtype=np.uint64) if crops else None,
+            np.zeros((n, N_CROPS), dtype=np.uint64) if crops and flip else None,
+        )
+
+    def put(self, part: slice | np.ndarray, other: HashResult) -> None:
+        """Copy ``other``'s rows into rows ``part`` (also the second kind)."""
+        self.hashes[part], self.ok[part] = other.hashes, other.ok
+        for name in ("flipped", "crops", "crops_flipped"):
+            target = getattr(self, name)
+            if target is not None:
+                target[part] = getattr(other, name)
+        if self.second is not None and other.second is not None:
+            self.second.put(part, other.second)
 
 
-def _hash_chunk(args: tuple[list[str], int, str, bool, bool, bool]):
-    paths, offset, kind, exact, flip, crops = args
-    side = (PHASH_SIDE, PHASH_SIDE) if kind == "phash" else (8, 9)
+def _side(kind: str) -> tuple[int, int]:
+    return (PHASH_SIDE, PHASH_SIDE) if kind == "phash" else (8, 9)
+
+
+def _hash_pixels(kind: str, pixels: np.ndarray, crop_pixels: np.ndarray | None, flip: bool,
+                 ok: np.ndarray) -> HashResult:
+    fn = phash_from_pixels if kind == "phash" else dhash_from_pixels
+    n = len(pixels)
+    out = HashResult(*fn(pixels, flip), ok, {})
+    if crop_pixels is not None:
+        c, cf = fn(crop_pixels.reshape(n * N_CROPS, *_side(kind)), flip)
+        out.crops = c.reshape(n, N_CROPS)
+        out.crops_flipped = cf.reshape(n, N_CROPS) if cf is not None else None
+    for name in ("hashes", "flipped", "crops", "crops_flipped"):
+        values = getattr(out, name)
+        if values is not None:
+            values[~ok] = 0
+    return out
+
+
+def _hash_chunk(args: tuple[list[str], int, str, bool, bool, bool, str | None]) -> tuple[int, HashResult]:
+    paths, offset, kind, exact, flip, crops, second_kind = args
+    kinds = [kind] + ([second_kind] if second_kind else [])
     n = len(paths)
-    pixels = np.zeros((n, *side), dtype=np.uint8)
-    crop_pixels = np.zeros((n, N_CROPS, *side), dtype=np.uint8) if crops else None
+    pixels = {k: np.zeros((n, *_side(k)), dtype=np.uint8) for k in kinds}
+    crop_pixels = {k: np.zeros((n, N_CROPS, *_side(k)), dtype=np.uint8) for k in kinds} if crops else None
     ok = np.zeros(n, dtype=bool)
     errors: dict[int, str] = {}
     for i, path in enumerate(paths):
         try:
             grey = load_grey(path, exact)
-            pixels[i] = grey_for_hash(grey, kind, exact)
-            if crops:
-                crop_pixels[i] = crop_arrays(grey, kind, exact)
+            for k in kinds:
+                pixels[k][i] = grey_for_hash(grey, k, exact)
+                if crops:
+                    crop_pixels[k][i] = crop_arrays(grey, k, exact)
             ok[i] = True
         except images.ImageDecodeError as exc:
             errors[offset + i] = f"{exc.reason}: {exc}"
         except Exception as exc:  # a decoder bug must not stop a long hashing run
             errors[offset + i] = f"unreadable: {path}: {type(exc).__name__}: {exc}"
-    fn = phash_from_pixels if kind == "phash" else dhash_from_pixels
-    hashes, flipped = fn(pixels, flip)
-    hashes[~ok] = 0
-    if flipped is not None:
-        flipped[~ok] = 0
-    c_hashes = c_flipped = None
-    if crops:
-        c_hashes, c_flipped = fn(crop_pixels.reshape(n * N_CROPS, *side), flip)
-        c_hashes = c_hashes.reshape(n, N_CROPS)
-        c_hashes[~ok] = 0
-        if c_flipped is not None:
-            c_flipped = c_flipped.reshape(n, N_CROPS)
-            c_flipped[~ok] = 0
-    return offset, hashes, flipped, ok, errors, c_hashes, c_flipped
+    result = _hash_pixels(kind, pixels[kind], crop_pixels[kind] if crops else None, flip, ok)
+    result.errors = errors
+    if second_kind:
+        result.second = _hash_pixels(second_kind, pixels[second_kind],
+                                     crop_pixels[second_kind] if crops else None, flip, ok)
+    return offset, result
 
 
 def hash_files(
@@ -189,36 +227,33 @@ def hash_files(
     exact: bool = False,
     flip: bool = False,
     crops: bool = False,
+    second_kind: str | None = None,
     workers: int | None = None,
     chunk: int = 128,
     quiet: bool = False,
 ) -> HashResult:
-    """Hash many files in chunks (vectorised DCT per chunk) across ``workers`` processes."""
-    if kind not in HASH_KINDS:
-        raise Web2SkyError(f"unknown hash {kind!r}; choose one of {', '.join(HASH_KINDS)}")
+    """Hash many files in chunks (vectorised DCT per chunk) across ``workers`` processes.
+
+    ``second_kind`` (e.g. ``"dhash"``) also computes a second hash of every
+    variant from the same decoded image, in ``result.second``.
+    """
+    for k in (kind, second_kind or kind):
+        if k not in HASH_KINDS:
+            raise Web2SkyError(f"unknown hash {k!r}; choose one of {', '.join(HASH_KINDS)}")
     n = len(paths)
     strs = [str(p) for p in paths]
-    jobs = [(strs[i : i + chunk], i, kind, exact, flip, crops) for i in range(0, n, chunk)]
-    out = HashResult(
-        np.zeros(n, dtype=np.uint64),
-        np.zeros(n, dtype=np.uint64) if flip else None,
-        np.zeros(n, dtype=bool),
-        {},
-        np.zeros((n, N_CROPS), dtype=np.uint64) if crops else None,
-        np.zeros((n, N_CROPS), dtype=np.uint64) if crops and flip else None,
-    )
+    jobs = [(strs[i : i + chunk], i, kind, exact, flip, crops, second_kind) for i in range(0, n, chunk)]
+    out = HashResult.empty(n, flip, crops)
+    if second_kind:
+        out.second = HashResult.empty(n, flip, crops)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     bar = tqdm(total=n, desc=kind, unit="img", disable=quiet)
 
-    def collect(result) -> None:
-        offset, h, f, k, e, c, cf = result
-        part = slice(offset, offset + len(h))
-        out.hashes[part], out.ok[part] = h, k
-        for target, value in ((out.flipped, f), (out.crops, c), (out.crops_flipped, cf)):
-            if target is not None:
-                target[part] = value
-        out.errors.update(e)
-        bar.update(len(h))
+    def collect(result: tuple[int, HashResult]) -> None:
+        offset, part = result
+        out.put(slice(offset, offset + len(part.hashes)), part)
+        out.errors.update(part.errors)
+        bar.update(len(part.hashes))
 
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:

@@ -26,15 +26,21 @@ from web2sky_bench.errors import Web2SkyError
 
 METHODS = ("auto", "brute", "mih")
 # Seconds per operation, measured with benchmarks/dedup.py (2-core build machine).
-_COST_BRUTE_PAIR = 1.5e-9
-_COST_PROBE = 1.2e-8
-_COST_CANDIDATE = 2.5e-8
+_COST_BRUTE_PAIR = 7e-9
+_COST_PROBE = 4e-8
+_COST_CANDIDATE = 4.5e-8
 _MAX_CANDIDATES = 1 << 22  # candidates verified per vectorised step (bounds peak memory)
 
 
+_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
 def popcount(x: np.ndarray) -> np.ndarray:
-    """Bits set in each element of an unsigned integer array."""
-    return np.bitwise_count(x)
+    """Bits set in each element of a uint64 array (``np.bitwise_count`` on numpy >= 2)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x)
+    x = np.ascontiguousarray(x, dtype=np.uint64)
+    return _BYTE_BITS[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.uint8)
 
 
 def _brute(h: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

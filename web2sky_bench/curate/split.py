@@ -4,8 +4,8 @@ The unit of assignment is a duplicate group (``dup_group``; a row without one
 is its own unit), so near duplicates never straddle splits. A group that holds
 a row of a view that is not split (by default every web image is training data,
 as the protocol trains on all web images) goes to train whole, across views.
-Within each category the units are shuffled by a generator seeded with
-(seed, category) and dealt, largest first, to the split furthest below its
+Within each stratum (view, category) the units are shuffled by a generator
+seeded with (seed, stratum) and dealt, largest first, to the split furthest below its
 target; every split gets at least ``min_per_split`` images of a class when the
 class has enough.
 """
@@ -66,8 +66,8 @@ def _targets(n: int, config: SplitConfig) -> dict[str, int]:
     return {"train": n - test - val, "val": val, "test": test}
 
 
-def _category_seed(seed: int, category: str) -> list[int]:
-    return [int(seed) & 0xFFFFFFFF, zlib.crc32(str(category).encode("utf-8"))]
+def _stratum_seed(seed: int, stratum: str) -> list[int]:
+    return [int(seed) & 0xFFFFFFFF, zlib.crc32(stratum.encode("utf-8"))]
 
 
 def units(frame: pd.DataFrame) -> np.ndarray:
@@ -79,7 +79,7 @@ def units(frame: pd.DataFrame) -> np.ndarray:
 
 
 def assign_splits(frame: pd.DataFrame, seed: int = 0, config: SplitConfig | None = None) -> pd.Series:
-    """The split of every row (aligned with ``frame``), group-aware and stratified per category."""
+    """The split of every row (aligned with ``frame``), group-aware, stratified per view and category."""
     config = config or SplitConfig()
     unit = units(frame)
     split = pd.Series("train", index=frame.index, dtype=object)
@@ -87,20 +87,21 @@ def assign_splits(frame: pd.DataFrame, seed: int = 0, config: SplitConfig | None
     forced = set(unit[~in_split_view])  # groups holding a web image stay in train whole
     free = in_split_view & ~np.isin(unit, list(forced))
 
-    rows = pd.DataFrame({"unit": unit[free], "category": frame["category"].to_numpy()[free]})
-    # A group's category is its most common one (ties: the first in sort order).
-    votes = rows.groupby(["unit", "category"]).size().rename("n").reset_index()
-    votes = votes.sort_values(["unit", "n", "category"], ascending=[True, False, True], kind="stable")
-    unit_cat = votes.drop_duplicates("unit").set_index("unit")["category"]
+    # Strata are (view, category); a group belongs to its most common stratum (ties: sort order).
+    stratum = (frame["view"] + "/" + frame["category"]).to_numpy()
+    rows = pd.DataFrame({"unit": unit[free], "stratum": stratum[free]})
+    votes = rows.groupby(["unit", "stratum"]).size().rename("n").reset_index()
+    votes = votes.sort_values(["unit", "n", "stratum"], ascending=[True, False, True], kind="stable")
+    unit_stratum = votes.drop_duplicates("unit").set_index("unit")["stratum"]
     unit_size = rows.groupby("unit").size()
-    forced_train = pd.Series(frame["category"].to_numpy()[in_split_view & ~free]).value_counts()
+    forced_train = pd.Series(stratum[in_split_view & ~free]).value_counts()
     assignment: dict[str, str] = {}
-    for category in sorted(unit_cat.unique()):
-        members = sorted(unit_cat.index[unit_cat == category])
-        rng = np.random.default_rng(_category_seed(seed, category))
+    for key in sorted(unit_stratum.unique()):
+        members = sorted(unit_stratum.index[unit_stratum == key])
+        rng = np.random.default_rng(_stratum_seed(seed, key))
         members = [members[i] for i in rng.permutation(len(members))]
         members.sort(key=lambda u: -int(unit_size[u]))  # stable: shuffled order within a size
-        pre = int(forced_train.get(category, 0))
+        pre = int(forced_train.get(key, 0))
         target = _targets(int(unit_size[members].sum()) + pre, config)
         filled = {"train": pre, "val": 0, "test": 0}
         for u in members:
@@ -129,9 +130,9 @@ class SplitResult:
 
 
 def split_counts(frame: pd.DataFrame, views: tuple[str, ...] = ("aerial",)) -> pd.DataFrame:
-    """Images per category and split for ``views`` (columns train/val/test/unassigned)."""
+    """Images per (view, category) and split for ``views`` (columns train/val/test/unassigned)."""
     rows = frame[frame["view"].isin(views)]
-    table = rows.groupby(["category", "split"]).size().unstack("split", fill_value=0)
+    table = rows.groupby(["view", "category", "split"]).size().unstack("split", fill_value=0)
     for s in (*ASSIGNED, "unassigned"):
         if s not in table.columns:
             table[s] = 0

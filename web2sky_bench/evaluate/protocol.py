@@ -13,11 +13,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing as mp
 import os
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,10 @@ SEEDS = (1, 2, 3)
 SELECTION = "hyperparameters selected on aerial val only; aerial test scored once per run"
 BOOTSTRAP_RESAMPLES = 1000
 DEFAULT_DATASET = "web2sky-synth-mini"
+#: CPU threads for fit/predict. Models train small heads on cached features, where
+#: one thread avoids oversubscription: on the 2-core build machine under load a CCA
+#: fit took 9 s with 1 thread and 114 s with 2.
+TRAIN_THREADS = 1
 
 
 def resolve_dataset(name_or_dir: str | os.PathLike[str] | None = None, root: str | None = None,
@@ -205,6 +212,20 @@ def describe_weights(backbone) -> str:
     return pretrained
 
 
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op CPU threads (None: leave torch's setting)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) for one run."""
     random.seed(seed)
@@ -222,6 +243,43 @@ def _check_probs(probs: np.ndarray, n: int, n_classes: int, model_name: str) -> 
     return probs
 
 
+@dataclass
+class _RunContext:
+    """What every (k, seed) run shares; inherited by forked workers."""
+
+    dataset_dir: Path
+    frame: pd.DataFrame
+    track: str
+    backbone: Any
+    features: dict[str, torch.Tensor]
+    test: Split
+    model_cls: type[Model]
+    config: dict[str, Any] | None
+    threads: int | None
+
+
+_CONTEXT: _RunContext | None = None
+
+
+def _one_run(task: tuple[str, int]) -> tuple[str, int, np.ndarray, float | None, int, float]:
+    """Fit a fresh model for one (k, seed), select on val, predict test once (no labels)."""
+    k, seed = task
+    c = _CONTEXT
+    assert c is not None, "run context not set"
+    start = time.perf_counter()
+    data = build_task_data(c.dataset_dir, c.frame, c.track, k, seed, c.backbone, features=c.features)
+    with torch_threads(c.threads):
+        seed_everything(seed)
+        m = c.model_cls(c.config, seed=seed)
+        m.fit(data)
+        val_top1 = None
+        if len(data.aerial_val):
+            vp = _check_probs(m.predict(data.aerial_val), len(data.aerial_val), len(data.classes), c.model_cls.name)
+            val_top1 = metrics.accuracy(data.aerial_val.labels.numpy(), vp.argmax(1))
+        probs = np.asarray(m.predict(c.test))
+    return k, seed, probs, val_top1, len(data.aerial_train), round(time.perf_counter() - start, 3)
+
+
 def run_protocol(
     model: str | type[Model],
     dataset: str | os.PathLike[str] | None = None,
@@ -235,13 +293,18 @@ def run_protocol(
     root: str | None = None,
     quiet: bool = False,
     on_run: Callable[[str, int, dict[str, Any]], None] | None = None,
+    threads: int | None = TRAIN_THREADS,
+    jobs: int = 1,
 ) -> tuple[dict[str, Any], bytes]:
     """Evaluate one model config under web2sky-v1; returns (entry, predictions CSV bytes).
 
     ``model``: a registry name or a :class:`Model` subclass. Images are encoded
     once (feature cache); for every k and seed the model is built fresh, fitted
     on :func:`build_task_data` and asked for test probabilities once.
-    ``on_run(k, seed, run_metrics)`` is called after each run.
+    ``on_run(k, seed, run_metrics)`` is called after each run. ``threads``: torch
+    CPU threads while models fit and predict (None keeps torch's default).
+    ``jobs``: (k, seed) runs in parallel forked processes on CPU (results are
+    identical to ``jobs=1``: every run seeds itself).
     """
     from tqdm.auto import tqdm
 
@@ -259,7 +322,7 @@ def run_protocol(
         model_cls = get_model(model)
     else:
         model_cls = model
-    model_cls(config, seed=0)  # rejects unknown options before any expensive work
+    resolved_config = model_cls(config, seed=0).config  # rejects unknown options before expensive work
     dataset_dir = resolve_dataset(dataset, root, quiet=quiet)
     frame = read_manifest(dataset_dir)
     classes = track_classes(frame, track)
@@ -269,29 +332,29 @@ def run_protocol(
     bb = load_backbone(backbone, pretrained, device=device, dataset_dir=dataset_dir)
     train_side = rows[(rows["split"] != "test") | (rows["view"] == "web")]
     features = encode(bb, dataset_dir, train_side, quiet=quiet)
+    test_feats = encode(bb, dataset_dir, test, quiet=True)  # features only: test labels stay here
+    test_split = Split(torch.stack([test_feats[i] for i in test["image_id"]]), None, test["image_id"].tolist())
+    ctx = _RunContext(dataset_dir, frame, track, bb, features, test_split, model_cls, config, threads)
+    tasks = [(k, seed) for k in shots for seed in seeds]
+    jobs = max(1, min(int(jobs), len(tasks)))
+    if jobs > 1 and (str(bb.device).startswith("cuda") or "fork" not in mp.get_all_start_methods()):
+        jobs = 1  # forked workers cannot share a CUDA context
     runs_by_k: dict[str, list[dict[str, Any]]] = {}
     preds = []
-    test_split: Split | None = None
-    bar = tqdm(total=len(shots) * len(seeds), desc=f"{model_cls.name} {track}", unit="run", disable=quiet)
-    for k in shots:
-        for seed in seeds:
-            start = time.perf_counter()
-            data = build_task_data(dataset_dir, frame, track, k, seed, bb, features=features)
-            seed_everything(seed)
-            m = model_cls(config, seed=seed)
-            m.fit(data)
-            val_top1 = None
-            if len(data.aerial_val):
-                vp = _check_probs(m.predict(data.aerial_val), len(data.aerial_val), len(classes), model_cls.name)
-                val_top1 = metrics.accuracy(data.aerial_val.labels.numpy(), vp.argmax(1))
-            if test_split is None:  # encoded only after the first fit, without labels
-                test_feats = encode(bb, dataset_dir, test, quiet=True)
-                test_split = Split(torch.stack([test_feats[i] for i in test["image_id"]]), None,
-                                   test["image_id"].tolist())
-            probs = _check_probs(m.predict(test_split), len(test), len(classes), model_cls.name)
+    bar = tqdm(total=len(tasks), desc=f"{model_cls.name} {track}", unit="run", disable=quiet)
+    global _CONTEXT
+    _CONTEXT = ctx
+    try:
+        if jobs == 1:
+            results = map(_one_run, tasks)
+            pool = None
+        else:
+            pool = mp.get_context("fork").Pool(jobs)
+            results = pool.imap(_one_run, tasks)
+        for k, seed, probs, val_top1, n_train, runtime in results:
+            probs = _check_probs(probs, len(test), len(classes), model_cls.name)
             pred = [classes[i] for i in probs.argmax(1)]
-            run = {"seed": seed, "n_train_aerial": len(data.aerial_train), "val_top1": val_top1,
-                   "runtime_s": round(time.perf_counter() - start, 3),
+            run = {"seed": seed, "n_train_aerial": n_train, "val_top1": val_top1, "runtime_s": runtime,
                    **score_run(dataset_dir, test["category"].tolist(), pred, classes, seed)}
             runs_by_k.setdefault(k, []).append(run)
             preds.append(pd.DataFrame({"shots": k, "seed": seed, "image_id": test["image_id"].tolist(),
@@ -299,11 +362,16 @@ def run_protocol(
             bar.update(1)
             if on_run is not None:
                 on_run(k, seed, run)
-    bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    finally:
+        _CONTEXT = None
+        bar.close()
     protocol = {"name": PROTOCOL, "shots": shots, "seeds": seeds, "selection": SELECTION,
                 "bootstrap_resamples": BOOTSTRAP_RESAMPLES}
     model_info = {"name": model_cls.name, "backbone": bb.name, "pretrained": describe_weights(bb),
-                  "config": dict(m.config), "external": False, "description": model_cls.description}
+                  "config": dict(resolved_config), "external": False, "description": model_cls.description}
     return build_entry(benchmark=benchmark_info(dataset_dir), track=track, protocol=protocol, model=model_info,
                        classes=classes, runs_by_k=runs_by_k, predictions=pd.concat(preds),
                        total_runtime_s=time.perf_counter() - t0, device=str(bb.device))

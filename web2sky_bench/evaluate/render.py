@@ -96,7 +96,7 @@ def render_markdown(entries: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1600px;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#eef;cursor:pointer;user-select:none}td{white-space:nowrap}td.t{text-align:left}th.sorted-asc::after{content:" ▲"}
 th.sorted-desc::after{content:" ▼"}.scroll{overflow-x:auto}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}.ext{color:#a50}"""
@@ -125,6 +125,17 @@ def _num_cell(ms: dict[str, float] | None) -> str:
     return f'<td data-sort="{ms["mean"]:.6f}">{_esc(_pct(ms))}</td>'
 
 
+def _group_mean(entry: dict[str, Any], k: str, group: str) -> dict[str, float] | None:
+    """Mean ± std over seeds of one super-category's accuracy, or None."""
+    import numpy as np
+
+    runs = entry["results"].get(k, {}).get("runs", [])
+    values = [r["per_super_category_acc"][group] for r in runs if group in r["per_super_category_acc"]]
+    if not values:
+        return None
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
 def render_html(entries: list[dict[str, Any]]) -> str:
     """The static leaderboard page: one sortable table per benchmark and track, plus plots."""
     parts = [
@@ -139,13 +150,17 @@ def render_html(entries: list[dict[str, Any]]) -> str:
     for (bench, track), group in _groups(entries).items():
         shots = sorted({k for e in group for k in e["results"]}, key=shots_order)
         best = shots[-1]
+        supers = sorted({g for e in group if best in e["results"] for r in e["results"][best]["runs"]
+                         for g in r["per_super_category_acc"]}) if track == "all" else []
         shots_png, class_png = _plot_names(bench, track)
         parts += [f"<h2>{_esc(bench)} · track {_esc(track)}</h2>",
                   f"<p>Benchmark version {_esc(group[0]['benchmark']['version'])}, manifest sha256 "
                   f"<code>{_esc(group[0]['benchmark']['manifest_sha256'][:12])}</code>.</p>",
                   '<div class="scroll"><table class="sortable"><thead><tr><th>model</th><th>backbone</th><th>external</th>'
                   + "".join(f"<th>top-1 k={_esc(k)}</th>" for k in shots)
-                  + f"<th>mean per-class k={_esc(best)}</th><th>macro-F1 k={_esc(best)}</th><th>entry</th></tr></thead><tbody>"]
+                  + f"<th>mean per-class k={_esc(best)}</th><th>macro-F1 k={_esc(best)}</th>"
+                  + "".join(f"<th>{_esc(g)} k={_esc(best)}</th>" for g in supers)
+                  + "<th>entry</th></tr></thead><tbody>"]
         for e in _ranked(group, best) + [e for e in group if best not in e["results"]]:
             m = e["model"]
             cells = [_text_cell(m["name"]), _text_cell(m["backbone"] or "-"),
@@ -153,6 +168,7 @@ def render_html(entries: list[dict[str, Any]]) -> str:
             cells += [_num_cell(e["results"][k]["aggregate"]["top1"] if k in e["results"] else None) for k in shots]
             agg = e["results"].get(best, {}).get("aggregate", {})
             cells += [_num_cell(agg.get("mean_per_class_acc")), _num_cell(agg.get("macro_f1"))]
+            cells += [_num_cell(_group_mean(e, best, g)) for g in supers]
             rel = f"{bench}/{track}/entries/{e['entry_id']}.json"
             cells.append(f'<td class="t" data-sort="{_esc(e["entry_id"])}"><a href="{_esc(rel)}">{_esc(e["entry_id"])}</a></td>')
             parts.append("<tr>" + "".join(cells) + "</tr>")
@@ -179,20 +195,23 @@ def render_plots(entries: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     for (bench, track), group in _groups(entries).items():
         shots = sorted({k for e in group for k in e["results"]}, key=shots_order)
         shots_png, class_png = _plot_names(bench, track)
-        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
-        for e in sorted(group, key=lambda e: e["entry_id"]):
+        fig, ax = plt.subplots(figsize=(9, 4.8), dpi=100)
+        colors = plt.get_cmap("tab20").colors
+        styles = ("-", "--", ":", "-.")
+        for i, e in enumerate(sorted(group, key=lambda e: e["entry_id"])):
             ks = [k for k in shots if k in e["results"]]
-            xs = [shots.index(k) for k in ks]
+            xs = [shots.index(k) + 0.06 * (i % 5 - 2) for k in ks]  # small offsets keep error bars apart
             mean = [100 * e["results"][k]["aggregate"]["top1"]["mean"] for k in ks]
             std = [100 * e["results"][k]["aggregate"]["top1"]["std"] for k in ks]
-            ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3,
+            ax.errorbar(xs, mean, yerr=std, marker="os^Dv"[i % 5], markersize=4, capsize=2, linewidth=1.2,
+                        color=colors[i % len(colors)], linestyle=styles[(i // len(colors)) % len(styles)],
                         label=_mpl_text(f"{_label(e)} [{e['model']['backbone'] or '-'}]"))
         ax.set_xticks(range(len(shots)), shots)
         ax.set_xlabel("aerial shots per class (k)")
         ax.set_ylabel("top-1 accuracy on aerial test (%)")
         ax.set_title(_mpl_text(f"{bench} · track {track}"))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.tight_layout()
         written.append(_save(fig, out_dir / shots_png))
 

@@ -5,7 +5,8 @@ Hugging Face / open_clip cache (downloading only when the network is reachable
 and ``HF_HUB_OFFLINE`` is unset); ``load_backbone("ViT-B-16", "/path/ckpt.pt")``
 loads a checkpoint file; ``load_backbone(dataset_dir=...)`` on a web2sky-synth
 dataset picks the committed synth-clip model. ``pretrained="random"`` gives a
-randomly initialised model (seeded by the global torch seed) for tests.
+randomly initialised model (always the same weights, seed ``RANDOM_SEED``) for
+tests and smoke runs.
 
 The :class:`Backbone` wraps the model with batched, gradient-free, L2-normalised
 text and image encoders and a :attr:`Backbone.key` that identifies the weights
@@ -32,6 +33,8 @@ DEFAULT_BACKBONE = ("ViT-B-16", "openai")
 SYNTH_PREFIX = "web2sky-synth"
 RANDOM = "random"
 """``pretrained`` value that asks for random initialisation (tests, smoke runs)."""
+RANDOM_SEED = 0
+"""Seed of random initialisation: ``pretrained="random"`` gives the same weights in every process."""
 _TRUE = {"1", "true", "yes", "on"}
 
 log = logging.getLogger(__name__)
@@ -277,6 +280,9 @@ def load_backbone(
             name, pretrained = DEFAULT_BACKBONE[0], pretrained or DEFAULT_BACKBONE[1]
     if name == "synth-clip" and pretrained is None:
         name, pretrained = _synth_clip()
+        if not os.path.isfile(pretrained):
+            raise Web2SkyError(f"synth-clip weights not found at {pretrained}; train them with "
+                               f"`web2sky-bench synth train-vlm` or pass --pretrained /path/to/checkpoint.pt")
     elif name == "synth-clip":
         _synth_clip()  # registers the config so the checkpoint given can be loaded
     if name not in open_clip.list_models() and not name.startswith(("hf-hub:", "local-dir:")):
@@ -327,9 +333,11 @@ def load_backbone(
         )
 
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained_arg, device=dev, **kwargs
-        )
+        with torch.random.fork_rng(devices=[]):  # random init is seeded; the caller's RNG is untouched
+            torch.manual_seed(RANDOM_SEED)
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained_arg, device=dev, **kwargs
+            )
     except (RuntimeError, FileNotFoundError, ValueError, KeyError) as exc:
         raise Web2SkyError(f"cannot load {name} with pretrained={pretrained!r}: {exc}") from exc
     if weights_id is None:  # random or schema-loaded weights: identify them by content

@@ -108,7 +108,7 @@ class _ImageFiles(Dataset):
         try:
             with Image.open(self.paths[i]) as im:
                 return self.preprocess(im.convert("RGB")), ""
-        except Exception as exc:  # reported in the main process as a Web2SkyError
+        except Exception as exc:  # noqa: BLE001 -- any decode failure is reported in the main process
             return None, f"{self.paths[i]}: {type(exc).__name__}: {exc}"
 
 
@@ -145,18 +145,25 @@ def encode_paths(
     )
     out: list[np.ndarray] = []
     done = 0
-    with tqdm(total=len(paths), unit="img", desc="features", disable=quiet) as bar:
-        for batch, errors in loader:
-            if errors:
-                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-                raise Web2SkyError(f"cannot decode image {errors[0]}{more}; run `web2sky-bench clean` "
-                                   f"or fix the file")
-            feats = backbone.encode_images(batch).numpy()
-            out.append(feats)
-            if on_batch is not None:
-                on_batch(done, feats)
-            done += len(feats)
-            bar.update(len(feats))
+    threads = torch.get_num_threads()
+    if workers > 0 and not str(backbone.device).startswith("cuda"):
+        # CPU encoder: leave the loader workers their cores instead of oversubscribing
+        torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - workers)))
+    try:
+        with tqdm(total=len(paths), unit="img", desc="features", disable=quiet) as bar:
+            for batch, errors in loader:
+                if errors:
+                    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+                    raise Web2SkyError(f"cannot decode image {errors[0]}{more}; run `web2sky-bench clean` "
+                                       f"or fix the file")
+                feats = backbone.encode_images(batch).numpy()
+                out.append(feats)
+                if on_batch is not None:
+                    on_batch(done, feats)
+                done += len(feats)
+                bar.update(len(feats))
+    finally:
+        torch.set_num_threads(threads)
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 

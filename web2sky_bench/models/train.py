@@ -9,9 +9,12 @@ A trainable model subclasses :class:`TrainableModel` and provides three hooks:
 * :meth:`TrainableModel.logits` maps aerial features to class logits (used for
   model selection on ``aerial_val`` and for :meth:`~Model.predict`).
 
-:func:`fit_loop` then runs AdamW for ``epochs`` epochs, evaluates aerial-val
-accuracy after every epoch, keeps the best weights (earliest epoch on ties) and
-stops after ``patience`` epochs without improvement. Test data never enters.
+:func:`fit_loop` then runs AdamW for ``epochs`` epochs of
+``max(ceil(n / batch_size), min_steps)`` steps (n: the larger used view),
+evaluates aerial-val accuracy before training (epoch 0: the untrained model,
+for the shared head the zero-shot classifier) and after every epoch, keeps the
+best weights (earliest epoch on ties) and stops after ``patience`` epochs
+without improvement. Test data never enters.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,  # AdamW learning rate
     "weight_decay": 1e-4,  # AdamW weight decay
     "patience": 8,  # epochs without aerial-val improvement before stopping
+    "min_steps": 20,  # at least this many steps per epoch (k = 1 has only K aerial images)
 }
 
 
@@ -56,7 +60,7 @@ class Batch:
 
 @dataclass
 class TrainResult:
-    """What :func:`fit_loop` did: best epoch (1-based), its val accuracy, per-epoch history."""
+    """What :func:`fit_loop` did: best epoch (0 = untrained), its val accuracy, per-epoch history."""
 
     best_epoch: int
     best_val_accuracy: float
@@ -131,14 +135,23 @@ def fit_loop(
     generator = torch.Generator().manual_seed(seed)
     web_c = _Cycler(len(web_x), bs, generator) if len(web_x) else None
     aer_c = _Cycler(len(aerial_x), bs, generator) if len(aerial_x) else None
-    steps = math.ceil(max(len(web_x), len(aerial_x)) / bs)
+    steps = max(math.ceil(max(len(web_x), len(aerial_x)) / bs), int(config["min_steps"]))
     epochs = int(config["epochs"])
     total = max(1, steps * epochs)
 
     params = [p for p in module.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
     empty = aerial_x[:0]
-    best = TrainResult(best_epoch=0, best_val_accuracy=-1.0)
+    has_val = val_y is not None and len(val_y) > 0
+
+    def val_accuracy() -> float:
+        module.eval()
+        with torch.no_grad():
+            return accuracy(logits_fn(val_x), val_y) if has_val else 0.0
+
+    # epoch 0 = the untrained model (for the shared head: the zero-shot classifier)
+    best = TrainResult(best_epoch=0, best_val_accuracy=val_accuracy())
+    best.history.append({"epoch": 0, "loss": float("nan"), "val_accuracy": best.best_val_accuracy})
     best_state = copy.deepcopy(module.state_dict())
     since_best = 0
     for epoch in range(1, epochs + 1):
@@ -159,11 +172,9 @@ def fit_loop(
             loss.backward()
             optimiser.step()
             running += float(loss.detach())
-        module.eval()
-        with torch.no_grad():
-            val_acc = accuracy(logits_fn(val_x), val_y) if val_y is not None and len(val_y) else 0.0
+        val_acc = val_accuracy()
         best.history.append({"epoch": epoch, "loss": running / steps, "val_accuracy": val_acc})
-        if val_acc > best.best_val_accuracy or val_y is None or len(val_y) == 0:
+        if val_acc > best.best_val_accuracy or not has_val:
             best.best_epoch, best.best_val_accuracy = epoch, val_acc
             best_state = copy.deepcopy(module.state_dict())
             since_best = 0
