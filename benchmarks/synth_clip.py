@@ -78,7 +78,7 @@ def evaluate(model, preprocess, tokenizer, root: Path, frame) -> dict:
         zs = float(((f_test @ t.T).argmax(1) == y_test).mean())
         probe = LogisticRegression(max_iter=2000, C=10.0).fit(f_train, y_train)
         lp = float((probe.predict(f_test) == y_test).mean())
-        result[view] = {"zero_shot": zs, "linear_probe": lp, "n_test": int(len(test)), "n_train": int(len(train))}
+        result[view] = {"zero_shot": zs, "linear_probe": lp, "n_test": len(test), "n_train": len(train)}
     result["chance"] = 1 / len(classes)
     return result
 
@@ -109,7 +109,7 @@ def main() -> None:
         random_init = evaluate(rand_model, rand_pre, tokenizer, root, frame)
         pixels = pixel_probe(root, frame)
     chance = trained["chance"]
-    report = {"size": args.size, "generation_s": round(gen_s, 1), "images": int(len(frame)),
+    report = {"size": args.size, "generation_s": round(gen_s, 1), "images": len(frame),
               "synth_clip": trained, "random_init": random_init, "pixel_probe": pixels}
     print(json.dumps(report, indent=2))
     print(f"\nweb2sky-synth-{args.size}: {len(frame)} images generated in {gen_s:.1f} s")

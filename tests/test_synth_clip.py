@@ -37,7 +37,7 @@ def test_loads_through_open_clips_normal_path_offline(monkeypatch):
     name, ckpt = register_synth_clip()
     assert name == MODEL_NAME == "synth-clip" and ckpt == WEIGHTS_PATH
     assert name in open_clip.list_models()
-    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(ckpt))
+    model, _, _preprocess = open_clip.create_model_and_transforms(name, pretrained=str(ckpt))
     tokenizer = open_clip.get_tokenizer(name)
     with torch.no_grad():
         text = model.encode_text(tokenizer(["a photo of a twinjet airliner."]))
