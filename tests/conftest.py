@@ -62,3 +62,12 @@ def small_rows(tmp_path) -> list[dict]:
             ("a4", "aerial", "ship", "container-ship", "test"),
         ],
     )
+
+
+@pytest.fixture(scope="session")
+def synth_mini(tmp_path_factory) -> Path:
+    """web2sky-synth mini (seed 0), generated once per test session; treat it as read-only."""
+    from web2sky_bench.synth import generate_dataset
+
+    root = tmp_path_factory.mktemp("synth-session")
+    return generate_dataset(root / "web2sky-synth-mini", size="mini", seed=0, quiet=True)

@@ -400,11 +400,10 @@ def test_visualization_from_a_backbone_through_the_feature_cache(tiny, tmp_path)
 
 
 @pytest.mark.slow  # generating web2sky-synth mini (1,728 images) takes ~20-40 s on 2 cores
-def test_synth_mini_counts_equal_manifest_stats(tmp_path):
+def test_synth_mini_counts_equal_manifest_stats(synth_mini):
     from web2sky_bench.cli import main
-    from web2sky_bench.synth import generate_dataset
 
-    folder = generate_dataset(tmp_path / "web2sky-synth-mini", size="mini", seed=0, quiet=True)
+    folder = synth_mini
     runner = CliRunner()
     expected = runner.invoke(main, ["manifest", "stats", str(folder)])
     assert expected.exit_code == 0, expected.output

@@ -196,14 +196,12 @@ def test_download_kind_all_mirrors_failing(tmp_path, monkeypatch):
     assert not (downloads_dir("fgvc-aircraft") / "fgvc-aircraft-2013b.tar.gz").exists()
 
 
-@pytest.mark.slow  # generating web2sky-synth-mini takes ~25 s on 2 cores
 def test_generated_kind_dispatches_to_synth(tmp_path):
-    result = run_cli("download", "web2sky-synth", "--root", str(tmp_path), "--size", "mini", "--seed", "0", "-q")
-    assert result.exit_code == 0, result.output
-    assert "web2sky-synth: generated:" in result.output
-    assert read_manifest(tmp_path / "web2sky-synth-mini").shape[0] > 0
-    again = run_cli("download", "web2sky-synth", "--root", str(tmp_path), "-q")
-    assert "present" in again.output
+    summary = download_dataset("web2sky-synth", root=tmp_path, size="tiny", seed=0, quiet=True)
+    assert summary.action == "generated"
+    assert read_manifest(tmp_path / "web2sky-synth-tiny").shape[0] > 0
+    again = download_dataset("web2sky-synth", root=tmp_path, size="tiny", seed=0, quiet=True)
+    assert again.action == "present"
 
 
 def test_manual_archive_in_an_importer_format(tmp_path):

@@ -10,12 +10,11 @@ from web2sky_bench.models.registry import MODELS, get_model
 
 
 @pytest.fixture(scope="module")
-def synth_task(tmp_path_factory):
+def synth_task(tmp_path_factory, synth_mini):
     from web2sky_bench.evaluate.protocol import build_task_data, encode, test_rows
     from web2sky_bench.manifest import read_manifest
     from web2sky_bench.models.backbones import load_backbone
     from web2sky_bench.models.base import Split
-    from web2sky_bench.synth import ensure_dataset
 
     from web2sky_bench.synth.vlm import register_synth_clip
 
@@ -25,7 +24,7 @@ def synth_task(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WEB2SKY_HOME", str(home))
         torch.set_num_threads(1)
-        ds = ensure_dataset("mini", quiet=True)
+        ds = synth_mini
         frame = read_manifest(ds)
         bb = load_backbone("synth-clip", device="cpu", dataset_dir=ds)
         feats = encode(bb, ds, frame)
