@@ -68,13 +68,14 @@ def setup(tmp_path):
 
 
 def _metrics(entry):
-    return {k: [{m: v for m, v in r.items() if m != "runtime_s"} for r in res["runs"]] for k, res in entry["results"].items()}
+    return {k: [{m: v for m, v in r.items() if m not in ("runtime_s", "cached")} for r in res["runs"]]
+            for k, res in entry["results"].items()}
 
 
 def test_same_seed_same_metrics_and_test_isolation(setup):
     ds, ckpt = setup
     kw = dict(dataset=ds, track="all", shots=["1", "all"], seeds=[1, 2], backbone=TINY, pretrained=ckpt,
-              device="cpu", quiet=True)
+              device="cpu", quiet=True, cache=False)
     a, csv_a = P.run_protocol(NearestMean, **kw)
     b, csv_b = P.run_protocol(NearestMean, **kw)
     assert _metrics(a) == _metrics(b) and csv_a == csv_b and a["entry_id"] == b["entry_id"]
@@ -98,6 +99,21 @@ def test_same_seed_same_metrics_and_test_isolation(setup):
     d2 = P.build_task_data(ds, frame, "all", 1, 2, bb)
     assert d1.aerial_train.features.shape == (4, 16) and d1.concepts["su-35"] == ["a su-35", "su-35 seen from above"]
     assert d1.aerial_train.image_ids != d2.aerial_train.image_ids
+
+
+def test_run_cache_reuses_identical_runs_only(setup):
+    ds, ckpt = setup
+    kw = dict(dataset=ds, track="ship", shots=["1"], seeds=[1, 2], backbone=TINY, pretrained=ckpt, device="cpu",
+              quiet=True)
+    a, csv_a = P.run_protocol(NearestMean, **kw)
+    assert len(NearestMean.seen) == 2 and not any(r["cached"] for r in a["results"]["1"]["runs"])
+    b, csv_b = P.run_protocol(NearestMean, **kw)
+    assert len(NearestMean.seen) == 2, "a cached run must not fit again"
+    assert all(r["cached"] for r in b["results"]["1"]["runs"]) and _metrics(a) == _metrics(b) and csv_a == csv_b
+    P.run_protocol(NearestMean, config={"web_weight": 0.1}, **kw)  # another config: fits again
+    assert len(NearestMean.seen) == 4
+    P.run_protocol(NearestMean, cache=False, **kw)
+    assert len(NearestMean.seen) == 6
 
 
 def test_track_restricts_classes(setup):

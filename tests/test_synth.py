@@ -17,7 +17,14 @@ from web2sky_bench.cli import main
 from web2sky_bench.errors import Web2SkyError
 from web2sky_bench.paths import dataset_dir
 from web2sky_bench.synth import SIZES, ensure_dataset, generate_dataset
-from web2sky_bench.synth.categories import AIRCRAFT, BY_ID, CATEGORIES, SHIPS, attribute_phrases, concepts
+from web2sky_bench.synth.categories import (
+    AIRCRAFT,
+    BY_ID,
+    CATEGORIES,
+    SHIPS,
+    attribute_phrases,
+    concepts,
+)
 from web2sky_bench.synth.render import CHIP_SIZE, WEB_SIZE
 
 

@@ -23,6 +23,14 @@ root_option = click.option(
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 
 
+def executor_options(func):
+    """``--executor local|ray`` and ``--ray-address`` for verbs with per-image stages (see docs/ray.md)."""
+    func = click.option("--ray-address", default=None, metavar="auto|ray://HOST:PORT",
+                        help="With --executor ray: the cluster (default: start a local Ray).")(func)
+    return click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="Where per-image work runs: this machine, or a Ray cluster.")(func)
+
+
 class Web2SkyGroup(click.Group):
     """A click group that turns :class:`Web2SkyError` into a clean message and exit 2."""
 
@@ -127,13 +135,17 @@ def download_cmd(name, root, archive, mirror, force, verify_only, size, seed, vi
               help="Seconds between request starts to one host.")
 @click.option("--max-bytes", type=int, default=20 * 1024**2, show_default=True, help="Largest body accepted.")
 @click.option("--retries", type=int, default=3, show_default=True)
+@executor_options
 @quiet_option
-def fetch_web_cmd(manifest, out_dir, workers, per_host, min_interval, max_bytes, retries, quiet) -> None:
+def fetch_web_cmd(manifest, out_dir, workers, per_host, min_interval, max_bytes, retries, executor, ray_address,
+                  quiet) -> None:
     """Download the web images MANIFEST lists by URL (CSV/Parquet: image_id, url, category, ...)."""
     from web2sky_bench.acquire.fetch_web import STATS_FILE, fetch_web
+    from web2sky_bench.executors import get_executor
 
     stats = fetch_web(manifest, out_dir, workers=workers, per_host=per_host, min_interval=min_interval,
-                      max_bytes=max_bytes, retries=retries, quiet=quiet)
+                      max_bytes=max_bytes, retries=retries, quiet=quiet,
+                      executor=get_executor(executor, ray_address, threads=True))
     click.echo(stats.format())
     click.echo(f"stats: {out_dir}/{STATS_FILE}")
 # --- importers and crawl ---
@@ -234,15 +246,19 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--report", type=click.Path(dir_okay=False), default=None,
               help="Report JSON (default: DATASET/reports/clean.json).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: up to 2).")
+@executor_options
 @quiet_option
-def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report, workers, quiet) -> None:
+def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report, workers, executor, ray_address,
+              quiet) -> None:
     """Check every image (corrupt, not an image, bomb, small, dark, blurry, ...) into `issues`."""
     from web2sky_bench.curate.clean import clean_dataset
+    from web2sky_bench.executors import get_executor
 
     result = clean_dataset(
         dataset, root=root, thresholds=_parse_thresholds(thresholds), drop=drop,
         drop_issues=[s for s in drop_issues.split(",") if s] if drop_issues is not None else None,
         delete_files=delete_files, report=report, workers=workers, quiet=quiet,
+        executor=get_executor(executor, ray_address, workers),
     )
     flagged = sum(bool(f.issues) for f in result.findings.values())
     click.echo(f"checked {len(result.findings)} images: {flagged} flagged")
@@ -274,13 +290,17 @@ def clean_cmd(dataset, root, drop, drop_issues, delete_files, thresholds, report
 @click.option("--report", type=click.Path(dir_okay=False), default=None,
               help="Report JSON (default: DATASET/reports/dedup.json).")
 @click.option("--workers", type=int, default=None, help="Worker processes for hashing (default: up to 2).")
+@executor_options
 @quiet_option
-def dedup_cmd(dataset, root, radius, flip, crops, verify, exact, hash_kind, method, report, workers, quiet) -> None:
+def dedup_cmd(dataset, root, radius, flip, crops, verify, exact, hash_kind, method, report, workers, executor,
+              ray_address, quiet) -> None:
     """Find exact and near-duplicate images; write `phash`, `dup_group` and a pairs report."""
     from web2sky_bench.curate.dedup import dedup_dataset
+    from web2sky_bench.executors import get_executor
 
     result = dedup_dataset(dataset, root=root, radius=radius, flip=flip, crops=crops, verify=verify, exact=exact,
-                           hash_kind=hash_kind, method=method, report=report, workers=workers, quiet=quiet)
+                           hash_kind=hash_kind, method=method, report=report, workers=workers, quiet=quiet,
+                           executor=get_executor(executor, ray_address, workers))
     kinds = {k: int((result.pairs.kind == k).sum()) for k in ("exact", "near", "crop", "flip")}
     n_groups = result.frame["dup_group"].nunique()
     grouped = int(result.frame["dup_group"].notna().sum())
@@ -324,11 +344,14 @@ def _dataset_folder(dataset: str | None, root: str | None):
 @click.option("--batch-size", default=64, show_default=True, help="Images per encoder batch.")
 @click.option("--workers", default=2, show_default=True, help="Image loading worker processes.")
 @root_option
+@executor_options
 @quiet_option
-def features_cmd(dataset, backbone, pretrained, device, batch_size, workers, root, quiet) -> None:
+def features_cmd(dataset, backbone, pretrained, device, batch_size, workers, root, executor, ray_address,
+                 quiet) -> None:
     """Encode every image of DATASET once into the feature cache."""
     import time
 
+    from web2sky_bench.executors import get_executor
     from web2sky_bench.manifest import read_manifest
     from web2sky_bench.models.backbones import load_backbone
     from web2sky_bench.models.features import FeatureCache, image_features
@@ -338,7 +361,8 @@ def features_cmd(dataset, backbone, pretrained, device, batch_size, workers, roo
     bb = load_backbone(backbone, pretrained, device, dataset_dir=folder)
     cached = len(FeatureCache(bb.key).load(set(frame["sha256"])))
     start = time.perf_counter()
-    feats = image_features(bb, folder, frame, batch_size=batch_size, workers=workers, quiet=quiet)
+    feats = image_features(bb, folder, frame, batch_size=batch_size, workers=workers, quiet=quiet,
+                           executor=get_executor(executor, ray_address))
     took = time.perf_counter() - start
     click.echo(f"{bb.name} ({bb.pretrained}) on {bb.device}: {feats.shape[0]} images x {feats.shape[1]} dims, "
                f"{frame['sha256'].nunique() - cached} encoded, {cached} from cache, {took:.1f} s")
@@ -524,10 +548,11 @@ def _csv_list(value: str, what: str) -> list[str]:
               help="torch CPU threads while models train (small heads on cached features); 0 = torch default.")
 @click.option("--jobs", default=0, show_default=True, type=click.IntRange(0),
               help="(k, seed) runs in parallel processes on CPU; 0 = one per CPU core (at most 8).")
+@click.option("--no-cache", is_flag=True, help="Rerun every (k, seed) even when an identical run is cached.")
 @root_option
 @quiet_option
 def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained, config_file, leaderboard_dir,
-                 device, threads, jobs, root, quiet) -> None:
+                 device, threads, jobs, no_cache, root, quiet) -> None:
     """Run MODEL under protocol web2sky-v1 and write a leaderboard entry (one per model)."""
     import json
     import os
@@ -552,7 +577,9 @@ def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained,
 
     def progress(k: str, seed: int, run: dict) -> None:
         if not quiet:
-            click.echo(f"  k={k:<3} seed={seed}: top-1 {100 * run['top1']:5.1f}%  ({run['runtime_s']:.1f} s)", err=True)
+            note = ", cached" if run.get("cached") else ""
+            click.echo(f"  k={k:<3} seed={seed}: top-1 {100 * run['top1']:5.1f}%  ({run['runtime_s']:.1f} s{note})",
+                       err=True)
 
     if model_name.strip() == "all":
         from web2sky_bench.models.registry import MODELS
@@ -568,7 +595,7 @@ def evaluate_cmd(model_name, dataset, track, shots, seeds, backbone, pretrained,
         entry, csv = run_protocol(name, dataset, track=track, shots=_csv_list(shots, "shots"), seeds=seed_list,
                                   backbone=backbone, pretrained=pretrained, config=config, device=device, root=root,
                                   quiet=quiet, on_run=progress, threads=threads or None,
-                                  jobs=jobs or min(os.cpu_count() or 1, 8))
+                                  jobs=jobs or min(os.cpu_count() or 1, 8), cache=not no_cache)
         path = write_entry(_leaderboard_dir(leaderboard_dir), entry, csv)
         click.echo(results_table(entry))
         click.echo(f"entry: {path}")

@@ -21,9 +21,12 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import io
+import json
+import math
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from PIL import Image
 
 from web2sky_bench import taxonomy as taxonomy_mod
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.executors import Executor, Stage
 from web2sky_bench.io.atomic import write_json
 from web2sky_bench.io.http import USER_AGENT_TOKEN, HttpClient, HttpError
 from web2sky_bench.manifest import (
@@ -47,6 +51,7 @@ from web2sky_bench.manifest import (
 DISALLOWED_DIRECTIVES = ("noai", "noimageai", "noindex", "noimageindex")
 STATS_FILE = "fetch_stats.json"
 MAX_BYTES = 20 * 1024**2
+BATCH_SIZE = 256  # URL rows per executor task
 _FORMAT_EXT = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 
 
@@ -203,13 +208,17 @@ def fetch_web(
     client: HttpClient | None = None,
     checkpoint_s: float = 30.0,
     quiet: bool = False,
+    executor: Executor | None = None,
 ) -> FetchStats:
     """Fetch every URL of ``manifest`` into the dataset folder ``out_dir``; see the module doc.
 
     The output manifest is written atomically every ``checkpoint_s`` seconds
     and at the end (also after an exception, with what succeeded), so even a
     killed run keeps its progress: a rerun skips images already present with a
-    matching sha256.
+    matching sha256. A Ray ``executor`` (:mod:`web2sky_bench.executors`) fetches
+    batches of rows in Ray tasks, each with its own client and ``workers``
+    threads (per-host limits then hold per task); ``out_dir`` must be on storage
+    every node shares. The manifest is written here either way.
     """
     from tqdm.auto import tqdm
 
@@ -248,37 +257,26 @@ def fetch_web(
             todo.append(row)
     bar = tqdm(total=len(todo), desc="fetch-web", unit="img", disable=quiet)
     last_checkpoint = time.monotonic()
+    if executor is None or executor.name == "local":
+        outcomes = _fetch_rows(client, todo, categories, out_dir, max_bytes, tax, workers)
+    else:
+        settings = {"retries": retries, "timeout": timeout, "per_host": per_host, "min_interval": min_interval,
+                    "pool_size": max(workers, 10)}
+        outcomes = _fetch_on_executor(executor, todo, categories, out_dir, max_bytes, settings, workers)
     try:
-        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: dict[cf.Future, dict] = {}
-            it = iter(todo)
-            window = workers * 4
-            while True:
-                while len(pending) < window:
-                    row = next(it, None)
-                    if row is None:
-                        break
-                    fut = pool.submit(_fetch_one, client, row, categories[row["category"]], out_dir, max_bytes, tax)
-                    pending[fut] = row
-                if not pending:
-                    break
-                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    row = pending.pop(fut)
-                    try:
-                        result = fut.result()
-                    except _Failure as exc:
-                        reasons[exc.reason] += 1
-                        stats.failed.append({"image_id": str(row["image_id"]), "url": row["url"],
-                                             "reason": exc.reason, "message": str(exc)})
-                    else:
-                        stats.bytes += result.pop("_bytes")
-                        kept[result["image_id"]] = result
-                        stats.successes += 1
-                    bar.update(1)
-                if time.monotonic() - last_checkpoint >= checkpoint_s:
-                    _write_outputs(out_dir, kept, previous, stats)
-                    last_checkpoint = time.monotonic()
+        for row, result in outcomes:
+            if isinstance(result, _Failure):
+                reasons[result.reason] += 1
+                stats.failed.append({"image_id": str(row["image_id"]), "url": row["url"],
+                                     "reason": result.reason, "message": str(result)})
+            else:
+                stats.bytes += result.pop("_bytes")
+                kept[result["image_id"]] = result
+                stats.successes += 1
+            bar.update(1)
+            if time.monotonic() - last_checkpoint >= checkpoint_s:
+                _write_outputs(out_dir, kept, previous, stats)
+                last_checkpoint = time.monotonic()
     finally:
         bar.close()
         if own:
@@ -289,6 +287,64 @@ def fetch_web(
         stats.failures_by_reason = dict(sorted(reasons.items()))
         _write_outputs(out_dir, kept, previous, stats)
     return stats
+
+
+def _fetch_rows(client: HttpClient, rows: list[dict], categories: dict, out_dir: Path, max_bytes: int, tax,
+                workers: int) -> Iterator[tuple[dict, dict | _Failure]]:
+    """Fetch ``rows`` on a pool of ``workers`` threads; yield (row, manifest row or failure) as each finishes."""
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: dict[cf.Future, dict] = {}
+        it = iter(rows)
+        window = workers * 4
+        while True:
+            while len(pending) < window:
+                row = next(it, None)
+                if row is None:
+                    break
+                fut = pool.submit(_fetch_one, client, row, categories[row["category"]], out_dir, max_bytes, tax)
+                pending[fut] = row
+            if not pending:
+                break
+            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                row = pending.pop(fut)
+                try:
+                    yield row, fut.result()
+                except _Failure as exc:
+                    yield row, exc
+
+
+def fetch_batch(batch: pd.DataFrame, out_dir: str, categories: dict, max_bytes: int, client_settings: dict,
+                workers: int) -> pd.DataFrame:
+    """Per-batch form of the fetch loop for the executors: URL rows -> ``result`` (manifest row JSON) or
+    ``reason``/``message`` per row. Builds its own :class:`HttpClient` from ``client_settings``."""
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in batch.to_dict("records")]
+    index = {id(r): i for i, r in enumerate(rows)}
+    result, reason, message = [""] * len(rows), [""] * len(rows), [""] * len(rows)
+    folder = Path(out_dir)
+    with HttpClient(**client_settings) as client:
+        for row, outcome in _fetch_rows(client, rows, categories, folder, max_bytes,
+                                        taxonomy_mod.for_dataset(folder), workers):
+            i = index[id(row)]
+            if isinstance(outcome, _Failure):
+                reason[i], message[i] = outcome.reason, str(outcome)
+            else:
+                result[i] = json.dumps(outcome)
+    return pd.DataFrame({"result": result, "reason": reason, "message": message})
+
+
+def _fetch_on_executor(executor: Executor, rows: list[dict], categories: dict, out_dir: Path, max_bytes: int,
+                       settings: dict, workers: int) -> Iterator[tuple[dict, dict | _Failure]]:
+    """Yield what :func:`_fetch_rows` yields, computed by :func:`fetch_batch` on ``executor``."""
+    if not rows:
+        return
+    stage = Stage(fetch_batch, {"out_dir": str(out_dir), "categories": categories, "max_bytes": max_bytes,
+                                "client_settings": settings, "workers": workers})
+    done = 0
+    for out in executor.iter_batches(stage, pd.DataFrame(rows), BATCH_SIZE, quiet=True):
+        for row, result, reason, message in zip(rows[done:], out["result"], out["reason"], out["message"]):
+            yield row, json.loads(result) if result else _Failure(reason, message)
+        done += len(out)
 
 
 def _write_outputs(out_dir: Path, kept: dict, previous: dict, stats: FetchStats) -> None:

@@ -9,18 +9,18 @@ threshold. :func:`clean_dataset` writes the findings into the manifest's
 
 from __future__ import annotations
 
+import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm import tqdm
 
 from web2sky_bench.curate import dataset as dataset_mod
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.executors import Executor, Stage, get_executor
 from web2sky_bench.io import images
 from web2sky_bench.io.atomic import write_json
 from web2sky_bench.manifest import read_manifest
@@ -65,6 +65,7 @@ CHECKS: tuple[Check, ...] = (
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
 FILE_CHECKS = ("missing_file", "zero_byte", "not_an_image", "unreadable", "truncated", "decompression_bomb")
 SCORE_SIDE = 512
+BATCH_SIZE = 64  # images per executor batch (one batch runs in-process)
 
 
 @dataclass
@@ -161,8 +162,13 @@ def inspect_image(
     return finding
 
 
-def _inspect_job(args: tuple[str, dict[str, Check], tuple[int, int] | None]) -> Finding:
-    return inspect_image(*args)
+def inspect_batch(batch: pd.DataFrame, folder: str, table: dict[str, Check]) -> pd.DataFrame:
+    """Per-batch form of :func:`inspect_image` for the executors: manifest rows -> a JSON finding per row."""
+    findings = [
+        inspect_image(os.path.join(folder, p), table, (int(w), int(h)))
+        for p, w, h in zip(batch["path"], batch["width"], batch["height"])
+    ]
+    return pd.DataFrame({"finding": [json.dumps(asdict(f)) for f in findings]})
 
 
 @dataclass
@@ -186,12 +192,14 @@ def clean_dataset(
     report: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     quiet: bool = False,
+    executor: Executor | None = None,
 ) -> CleanResult:
     """Check every image of a dataset; write findings into ``issues`` and a JSON report.
 
     ``drop`` removes rows flagged with any issue in ``drop_issues`` (default:
     the checks marked ``drop=True``). Files are deleted only with
-    ``delete_files`` (which needs ``drop``).
+    ``delete_files`` (which needs ``drop``). ``executor`` runs the checks
+    (default: local, ``workers`` processes; see :mod:`web2sky_bench.executors`).
     """
     if delete_files and not drop:
         raise Web2SkyError("--delete-files only deletes the files of dropped rows; add --drop")
@@ -205,17 +213,10 @@ def clean_dataset(
     else:
         drop_set = {c.name for c in table.values() if c.drop}
     frame = read_manifest(folder)
-    jobs = [
-        (str(folder / p), table, (int(w), int(h)))
-        for p, w, h in zip(frame["path"], frame["width"], frame["height"])
-    ]
-    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    progress = dict(total=len(jobs), desc="clean", unit="img", disable=quiet)
-    if workers > 1 and len(jobs) > 64:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(tqdm(pool.map(_inspect_job, jobs, chunksize=16), **progress))
-    else:
-        results = [inspect_image(*job) for job in tqdm(jobs, **progress)]
+    executor = executor or get_executor("local", workers=workers)
+    checked = executor.map_batches(Stage(inspect_batch, {"folder": str(folder), "table": table}),
+                                   frame[["path", "width", "height"]], BATCH_SIZE, desc="clean", quiet=quiet)
+    results = [Finding(**json.loads(f)) for f in checked["finding"]] if len(frame) else []
     findings = dict(zip(frame["image_id"], results))
 
     frame = frame.copy()

@@ -21,6 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from web2sky_bench.curate import dataset as dataset_mod
 from web2sky_bench.curate import hashing, search
+from web2sky_bench.executors import Executor
 from web2sky_bench.io.atomic import write_json
 from web2sky_bench.manifest import read_manifest
 
@@ -170,6 +171,7 @@ def dedup_dataset(
     report: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     quiet: bool = False,
+    executor: Executor | None = None,
 ) -> DedupResult:
     """Hash every image, find exact and near duplicates, write ``phash``/``dup_group`` and a report.
 
@@ -180,14 +182,16 @@ def dedup_dataset(
     agrees within ``verify_radius`` bits too. With ``hash_kind="dhash"`` the
     search runs on dHash and the ``phash`` column is left as it was. The
     settings are recorded in ``dataset.json`` (``dedup``) so that ``split``
-    can rerun the same detection.
+    can rerun the same detection. ``executor`` runs the hashing (default:
+    local, ``workers`` processes); the radius search runs in this process
+    (see docs/ray.md for its limits).
     """
     folder = dataset_mod.resolve(dataset, root)
     frame = read_manifest(folder)
     paths = [folder / p for p in frame["path"]]
     second = ("dhash" if hash_kind == "phash" else "phash") if verify else None
     hashed = hashing.hash_files(paths, hash_kind, exact=exact, flip=flip, crops=crops, second_kind=second,
-                                workers=workers, quiet=quiet)
+                                workers=workers, quiet=quiet, executor=executor)
     ok = np.flatnonzero(hashed.ok)
     def rows(values):
         return values[ok] if values is not None else None

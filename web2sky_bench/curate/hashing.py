@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.fftpack
 from PIL import Image, ImageOps
-from tqdm import tqdm
 
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.executors import Executor, Stage, get_executor
 from web2sky_bench.io import images
 
 HASH_KINDS = ("phash", "dhash")
@@ -221,6 +221,37 @@ def _hash_chunk(args: tuple[list[str], int, str, bool, bool, bool, str | None]) 
     return offset, result
 
 
+_FIELDS = ("hashes", "flipped", "crops", "crops_flipped")
+
+
+def _to_columns(result: HashResult, prefix: str = "") -> dict[str, list[bytes]]:
+    n = len(result.ok)
+    return {prefix + name: [row.tobytes() for row in getattr(result, name).reshape(n, -1)]
+            for name in _FIELDS if getattr(result, name) is not None}
+
+
+def _from_columns(table: pd.DataFrame, flip: bool, crops: bool, prefix: str = "") -> HashResult:
+    out = HashResult.empty(len(table), flip, crops)
+    for name in _FIELDS:
+        target = getattr(out, name)
+        if target is not None:
+            target[:] = np.frombuffer(b"".join(table[prefix + name]), np.uint64).reshape(target.shape)
+    out.ok[:] = table["ok"].to_numpy(bool)
+    return out
+
+
+def hash_batch(batch: pd.DataFrame, kind: str = "phash", exact: bool = False, flip: bool = False,
+               crops: bool = False, second_kind: str | None = None) -> pd.DataFrame:
+    """Per-batch form of :func:`_hash_chunk` for the executors: a ``path`` column -> one row of hashes per
+    file (``ok``, ``error`` and each hash array as uint64 bytes; ``second_*`` for ``second_kind``)."""
+    _, result = _hash_chunk((batch["path"].tolist(), 0, kind, exact, flip, crops, second_kind))
+    columns = {"ok": result.ok, "error": [result.errors.get(i, "") for i in range(len(result.ok))]}
+    columns.update(_to_columns(result))
+    if result.second is not None:
+        columns.update(_to_columns(result.second, "second_"))
+    return pd.DataFrame(columns)
+
+
 def hash_files(
     paths: Sequence[str | os.PathLike[str]],
     kind: str = "phash",
@@ -231,8 +262,9 @@ def hash_files(
     workers: int | None = None,
     chunk: int = 128,
     quiet: bool = False,
+    executor: Executor | None = None,
 ) -> HashResult:
-    """Hash many files in chunks (vectorised DCT per chunk) across ``workers`` processes.
+    """Hash many files in chunks (vectorised DCT per chunk) on ``executor`` (default: ``workers`` processes).
 
     ``second_kind`` (e.g. ``"dhash"``) also computes a second hash of every
     variant from the same decoded image, in ``result.second``.
@@ -240,27 +272,16 @@ def hash_files(
     for k in (kind, second_kind or kind):
         if k not in HASH_KINDS:
             raise Web2SkyError(f"unknown hash {k!r}; choose one of {', '.join(HASH_KINDS)}")
-    n = len(paths)
-    strs = [str(p) for p in paths]
-    jobs = [(strs[i : i + chunk], i, kind, exact, flip, crops, second_kind) for i in range(0, n, chunk)]
-    out = HashResult.empty(n, flip, crops)
+    if len(paths) == 0:
+        out = HashResult.empty(0, flip, crops)
+        out.second = HashResult.empty(0, flip, crops) if second_kind else None
+        return out
+    executor = executor or get_executor("local", workers=workers)
+    stage = Stage(hash_batch, {"kind": kind, "exact": exact, "flip": flip, "crops": crops, "second_kind": second_kind})
+    table = executor.map_batches(stage, pd.DataFrame({"path": [str(p) for p in paths]}), chunk, desc=kind,
+                                 quiet=quiet)
+    out = _from_columns(table, flip, crops)
+    out.errors = {i: e for i, e in enumerate(table["error"]) if e}
     if second_kind:
-        out.second = HashResult.empty(n, flip, crops)
-    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    bar = tqdm(total=n, desc=kind, unit="img", disable=quiet)
-
-    def collect(result: tuple[int, HashResult]) -> None:
-        offset, part = result
-        out.put(slice(offset, offset + len(part.hashes)), part)
-        out.errors.update(part.errors)
-        bar.update(len(part.hashes))
-
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for result in pool.map(_hash_chunk, jobs):
-                collect(result)
-    else:
-        for job in jobs:
-            collect(_hash_chunk(job))
-    bar.close()
+        out.second = _from_columns(table, flip, crops, "second_")
     return out

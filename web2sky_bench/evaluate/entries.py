@@ -82,8 +82,11 @@ def environment_info() -> dict[str, Any]:
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages}
 
 
+@lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """The commit of the checkout this package runs from (``+dirty`` when modified), or None."""
+    """The commit of the checkout this package runs from (``+dirty`` when modified), or None.
+
+    Read once per process: the code a long run imported, not later commits."""
     repo = PACKAGE_DIR.parent
     if not (repo / ".git").exists():
         return None

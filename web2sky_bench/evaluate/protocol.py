@@ -31,7 +31,7 @@ import torch
 from web2sky_bench import taxonomy as taxonomy_mod
 from web2sky_bench.curate.fewshot import few_shot_ids, parse_k
 from web2sky_bench.errors import Web2SkyError
-from web2sky_bench.evaluate import metrics
+from web2sky_bench.evaluate import metrics, runcache
 from web2sky_bench.manifest import file_sha256, read_card, read_manifest
 from web2sky_bench.models.base import Model, Split, TaskData
 
@@ -295,6 +295,7 @@ def run_protocol(
     on_run: Callable[[str, int, dict[str, Any]], None] | None = None,
     threads: int | None = TRAIN_THREADS,
     jobs: int = 1,
+    cache: bool = True,
 ) -> tuple[dict[str, Any], bytes]:
     """Evaluate one model config under web2sky-v1; returns (entry, predictions CSV bytes).
 
@@ -304,7 +305,9 @@ def run_protocol(
     ``on_run(k, seed, run_metrics)`` is called after each run. ``threads``: torch
     CPU threads while models fit and predict (None keeps torch's default).
     ``jobs``: (k, seed) runs in parallel forked processes on CPU (results are
-    identical to ``jobs=1``: every run seeds itself).
+    identical to ``jobs=1``: every run seeds itself). ``cache``: reuse the output
+    of an identical earlier run (:mod:`evaluate.runcache`; same code, config,
+    features, k, seed), marked ``cached`` in the entry.
     """
     from tqdm.auto import tqdm
 
@@ -336,42 +339,58 @@ def run_protocol(
     test_split = Split(torch.stack([test_feats[i] for i in test["image_id"]]), None, test["image_id"].tolist())
     ctx = _RunContext(dataset_dir, frame, track, bb, features, test_split, model_cls, config, threads)
     tasks = [(k, seed) for k in shots for seed in seeds]
-    jobs = max(1, min(int(jobs), len(tasks)))
+    bench = benchmark_info(dataset_dir)
+    keys = {t: runcache.run_key(model_cls, resolved_config, track, t[0], t[1], bb.key, bench["manifest_sha256"],
+                                threads) for t in tasks} if cache else {}
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    preds: dict[tuple[str, int], pd.DataFrame] = {}
+    bar = tqdm(total=len(tasks), desc=f"{model_cls.name} {track}", unit="run", disable=quiet)
+
+    def collect(k: str, seed: int, probs: np.ndarray, val_top1: float | None, n_train: int, runtime: float,
+                cached: bool) -> None:
+        probs = _check_probs(probs, len(test), len(classes), model_cls.name)
+        if cache and not cached:
+            runcache.save(keys[(k, seed)], probs, val_top1, n_train, runtime)
+        pred = [classes[i] for i in probs.argmax(1)]
+        run = {"seed": seed, "n_train_aerial": n_train, "val_top1": val_top1, "runtime_s": runtime,
+               "cached": cached, **score_run(dataset_dir, test["category"].tolist(), pred, classes, seed)}
+        done[(k, seed)] = run
+        preds[(k, seed)] = pd.DataFrame({"shots": k, "seed": seed, "image_id": test["image_id"].tolist(),
+                                         "prediction": pred, "confidence": probs.max(1)})
+        bar.update(1)
+        if on_run is not None:
+            on_run(k, seed, run)
+
+    todo = []
+    for task in tasks:
+        hit = runcache.load(keys[task]) if cache else None
+        if hit is None:
+            todo.append(task)
+        else:
+            collect(*task, *hit, cached=True)
+    jobs = max(1, min(int(jobs), len(todo) or 1))
     if jobs > 1 and (str(bb.device).startswith("cuda") or "fork" not in mp.get_all_start_methods()):
         jobs = 1  # forked workers cannot share a CUDA context
-    runs_by_k: dict[str, list[dict[str, Any]]] = {}
-    preds = []
-    bar = tqdm(total=len(tasks), desc=f"{model_cls.name} {track}", unit="run", disable=quiet)
     global _CONTEXT
     _CONTEXT = ctx
     try:
         if jobs == 1:
-            results = map(_one_run, tasks)
-            pool = None
+            for result in map(_one_run, todo):
+                collect(*result, cached=False)
         else:
-            pool = mp.get_context("fork").Pool(jobs)
-            results = pool.imap(_one_run, tasks)
-        for k, seed, probs, val_top1, n_train, runtime in results:
-            probs = _check_probs(probs, len(test), len(classes), model_cls.name)
-            pred = [classes[i] for i in probs.argmax(1)]
-            run = {"seed": seed, "n_train_aerial": n_train, "val_top1": val_top1, "runtime_s": runtime,
-                   **score_run(dataset_dir, test["category"].tolist(), pred, classes, seed)}
-            runs_by_k.setdefault(k, []).append(run)
-            preds.append(pd.DataFrame({"shots": k, "seed": seed, "image_id": test["image_id"].tolist(),
-                                       "prediction": pred, "confidence": probs.max(1)}))
-            bar.update(1)
-            if on_run is not None:
-                on_run(k, seed, run)
-        if pool is not None:
-            pool.close()
-            pool.join()
+            with mp.get_context("fork").Pool(jobs) as pool:
+                for result in pool.imap(_one_run, todo):
+                    collect(*result, cached=False)
     finally:
         _CONTEXT = None
         bar.close()
+    runs_by_k: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks:
+        runs_by_k.setdefault(task[0], []).append(done[task])
     protocol = {"name": PROTOCOL, "shots": shots, "seeds": seeds, "selection": SELECTION,
                 "bootstrap_resamples": BOOTSTRAP_RESAMPLES}
     model_info = {"name": model_cls.name, "backbone": bb.name, "pretrained": describe_weights(bb),
                   "config": dict(resolved_config), "external": False, "description": model_cls.description}
-    return build_entry(benchmark=benchmark_info(dataset_dir), track=track, protocol=protocol, model=model_info,
-                       classes=classes, runs_by_k=runs_by_k, predictions=pd.concat(preds),
+    return build_entry(benchmark=bench, track=track, protocol=protocol, model=model_info,
+                       classes=classes, runs_by_k=runs_by_k, predictions=pd.concat([preds[t] for t in tasks]),
                        total_runtime_s=time.perf_counter() - t0, device=str(bb.device))

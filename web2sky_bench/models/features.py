@@ -119,6 +119,84 @@ def _collate(items):
     return torch.stack([x for x, _ in items]), []
 
 
+def preprocess_batch(batch: pd.DataFrame, preprocess) -> pd.DataFrame:
+    """Per-batch decode + preprocess (as the DataLoader's workers do): ``path`` -> float32 ``pixels`` bytes.
+
+    A row that cannot be decoded gets empty ``pixels`` and its message in ``error``.
+    """
+    files = _ImageFiles([Path(p) for p in batch["path"]], preprocess)
+    pixels, shapes, errors = [], [], []
+    for i in range(len(files)):
+        tensor, error = files[i]
+        array = tensor.numpy().astype(np.float32, copy=False) if tensor is not None else np.zeros(0, np.float32)
+        pixels.append(array.tobytes())
+        shapes.append(list(array.shape))
+        errors.append(error)
+    return pd.DataFrame({"pixels": pixels, "shape": shapes, "error": errors})
+
+
+class EncodeBatch:
+    """Per-batch encoder (a Ray actor): ``pixels`` -> float32 ``feature`` bytes via ``Backbone.encode_images``.
+
+    Runs on CUDA when the worker was given a GPU, else on CPU. Rows with a
+    decode ``error`` get an empty feature.
+    """
+
+    def __init__(self, backbone) -> None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        backbone.model.to(device)
+        backbone.device = device
+        self.backbone = backbone
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        good = [i for i, e in enumerate(batch["error"]) if not e]
+        out = [b""] * len(batch)
+        if good:
+            pixels = torch.stack([
+                torch.from_numpy(np.frombuffer(batch["pixels"].iloc[i], np.float32).reshape(
+                    [int(x) for x in batch["shape"].iloc[i]]).copy())
+                for i in good
+            ])
+            feats = self.backbone.encode_images(pixels).numpy().astype(np.float32, copy=False)
+            for i, f in zip(good, feats):
+                out[i] = f.tobytes()
+        return pd.DataFrame({"feature": out, "error": batch["error"].tolist()})
+
+
+def encode_on_executor(executor, backbone, paths: list[Path], batch_size: int = 64, quiet: bool = False,
+                       on_batch=None) -> np.ndarray:
+    """Encode image files on an executor (Ray): decode tasks, then encoder actors (one GPU each when the
+    cluster has GPUs, else one CPU actor). Same batches and order as :func:`encode_paths`."""
+    import copy
+
+    from web2sky_bench.executors import Stage
+
+    portable = copy.copy(backbone)  # no tokenizer, CPU weights: what the actors need
+    portable.tokenizer = None
+    if str(backbone.device) != "cpu":
+        portable.model = copy.deepcopy(backbone.model).cpu()
+    gpus = executor.cluster_gpus()
+    stages = [
+        Stage(preprocess_batch, {"preprocess": backbone.preprocess}),
+        Stage(EncodeBatch, ctor_kwargs={"backbone": portable}, num_gpus=1 if gpus else 0,
+              concurrency=max(1, gpus)),
+    ]
+    out: list[np.ndarray] = []
+    done = 0
+    frame = pd.DataFrame({"path": [str(p) for p in paths]})
+    for batch in executor.iter_batches(stages, frame, batch_size, desc="features", quiet=quiet):
+        errors = [e for e in batch["error"] if e]
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise Web2SkyError(f"cannot decode image {errors[0]}{more}; run `web2sky-bench clean` or fix the file")
+        feats = np.stack([np.frombuffer(f, np.float32) for f in batch["feature"]])
+        out.append(feats)
+        if on_batch is not None:
+            on_batch(done, feats)
+        done += len(feats)
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
 def encode_paths(
     backbone,
     paths: list[Path],
@@ -126,12 +204,17 @@ def encode_paths(
     workers: int = 2,
     quiet: bool = False,
     on_batch=None,
+    executor=None,
 ) -> np.ndarray:
     """Encode image files in order: (n, d) float32, L2-normalised.
 
     ``on_batch(start, feats)`` is called after each batch (used to flush the cache).
+    A non-local ``executor`` (Ray) decodes in its tasks and encodes in actors
+    (see :func:`encode_on_executor`); otherwise a DataLoader with ``workers``.
     A job of one batch is loaded in-process (starting workers would cost more).
     """
+    if executor is not None and executor.name != "local":
+        return encode_on_executor(executor, backbone, paths, batch_size, quiet, on_batch)
     if len(paths) <= batch_size:
         workers = 0
     loader = DataLoader(
@@ -174,12 +257,15 @@ def image_features(
     batch_size: int = 64,
     workers: int = 2,
     quiet: bool = False,
+    executor=None,
 ) -> torch.Tensor:
     """Features of ``frame``'s images: (len(frame), d) float32, L2-normalised, rows aligned.
 
     Images already in the cache for ``backbone.key`` (by manifest sha256) are not
     decoded or encoded again; new ones are encoded in batches of ``batch_size``
     with ``workers`` loader processes and added to the cache as they finish.
+    ``executor="ray"``-style executors (:mod:`web2sky_bench.executors`) encode
+    on a Ray cluster instead; the cache is written here either way.
     """
     if len(frame) == 0:
         return torch.zeros(0, backbone.dim, dtype=torch.float32)
@@ -211,7 +297,7 @@ def image_features(
             if sum(len(f) for _, f in pending) >= FLUSH_EVERY:
                 flush()
 
-        new = encode_paths(backbone, list(missing.values()), batch_size, workers, quiet, on_batch)
+        new = encode_paths(backbone, list(missing.values()), batch_size, workers, quiet, on_batch, executor)
         flush()
         known.update(zip(todo, new))
         cache.compact()

@@ -30,7 +30,7 @@ from web2sky_bench.paths import dataset_dir
 from web2sky_bench.synth.categories import CATEGORIES, caption, concepts
 from web2sky_bench.synth.render import CHIP_SIZE, WEB_SIZE, render
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"
 NAMESPACES = {"bench": 0, "vlm": 1}
 VIEW_CODES = {"web": 0, "aerial": 1}
 LICENSE = "CC0-1.0"

@@ -8,6 +8,7 @@ view); :func:`draw_mesh` projects, shades and paints the faces far-to-near.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -91,7 +92,7 @@ def tube(stations, color: Color, sides: int = 8, belly: Color | None = None, cap
     for x, ry, rz, cz in st:
         rings.append(np.stack([np.full(sides, x), ry * np.cos(ang), cz + rz * np.sin(ang)], 1))
     mesh = Mesh()
-    for a, b in zip(rings[:-1], rings[1:]):
+    for a, b in itertools.pairwise(rings):
         for j in range(sides):
             k = (j + 1) % sides
             quad = [a[j], b[j], b[k], a[k]]
@@ -169,7 +170,7 @@ def vertical_cylinder(x: float, y: float, r: float, z0: float, z1: float, color:
     else:
         rings = [np.column_stack([x + r * np.cos(ang), y + r * np.sin(ang), np.full(sides, z)]) for z in (z0, z1)]
     mesh = Mesh()
-    for a, b in zip(rings[:-1], rings[1:]):
+    for a, b in itertools.pairwise(rings):
         for j in range(sides):
             k = (j + 1) % sides
             mesh.add([a[j], a[k], b[k], b[j]], color)

@@ -29,8 +29,8 @@ _MILITARY_BODY = [(150, 155, 160), (120, 128, 120), (105, 112, 100), (170, 172, 
 
 def livery(spec: AircraftSpec | ShipSpec, rng: np.random.Generator) -> dict:
     """Random colours for one instance plus a short phrase describing them."""
-    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
-    jitter = lambda c, s=12: tuple(int(np.clip(v + rng.normal(0, s), 0, 255)) for v in c)  # noqa: E731
+    pick = lambda seq: seq[int(rng.integers(len(seq)))]
+    jitter = lambda c, s=12: tuple(int(np.clip(v + rng.normal(0, s), 0, 255)) for v in c)
     if isinstance(spec, AircraftSpec):
         if spec.family == "airliner":
             body = jitter((236, 238, 240), 6)

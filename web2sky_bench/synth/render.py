@@ -16,7 +16,13 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from web2sky_bench.synth.categories import AircraftSpec, ShipSpec
-from web2sky_bench.synth.geometry import draw_mesh, rot_x, rot_y, screen_bounds, view_matrix
+from web2sky_bench.synth.geometry import (
+    draw_mesh,
+    rot_x,
+    rot_y,
+    screen_bounds,
+    view_matrix,
+)
 from web2sky_bench.synth.models3d import build_mesh, livery, shadow_mesh
 
 WEB_SIZE = 224
@@ -240,8 +246,8 @@ def render_aerial(spec: AircraftSpec | ShipSpec, rng: np.random.Generator, chip:
     colors = livery(spec, rng)
     mesh = build_mesh(spec, rng, colors)
     ship = isinstance(spec, ShipSpec)
-    eff = int(round(effective[0] + (effective[1] - effective[0]) * rng.random() ** 1.5))  # small chips are common
-    ss = max(2, int(math.ceil(112 / eff)))
+    eff = round(effective[0] + (effective[1] - effective[0]) * rng.random() ** 1.5)  # small chips are common
+    ss = max(2, math.ceil(112 / eff))
     n = eff * ss
     yaw = rng.uniform(0, 2 * math.pi)
     view = view_matrix(yaw, math.radians(rng.uniform(78, 90)))
