@@ -19,8 +19,9 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from web2sky_bench import taxonomy as taxonomy_mod
-from web2sky_bench.acquire.importers.image_folder import place_file, replace_folder
+from web2sky_bench.acquire.importers.image_folder import place_file
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.io.atomic import replace_dir
 from web2sky_bench.manifest import file_sha256, new_rows, write_card, write_manifest
 
 SPLITS = ("train", "val", "test")
@@ -101,7 +102,7 @@ def import_fgvc_aircraft(
             raise Web2SkyError(f"no FGVC-Aircraft image under {data} maps to a taxonomy category: {dict(skipped)}")
         write_manifest(new_rows(rows), tmp)
         write_card(tmp, name, "2013b", importer="fgvc-aircraft", skipped=dict(sorted(skipped.items())))
-        replace_folder(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.io.atomic import replace_dir
 
 MAX_MEMBERS = 2_000_000
 MAX_TOTAL_BYTES = 512 * 1024**3  # 512 GiB: FAIR1M-scale releases fit
@@ -216,14 +217,7 @@ def safe_extract(
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".extracting", dir=dest.parent))
         try:
             files, written = _write_members(handle, fmt, pairs, tmp, archive, min(max_bytes, total))
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(dest, old)
-                os.replace(tmp, dest)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, dest)
+            replace_dir(tmp, dest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

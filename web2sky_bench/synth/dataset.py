@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from web2sky_bench import manifest, taxonomy
 from web2sky_bench.errors import Web2SkyError
-from web2sky_bench.io.atomic import atomic_open, atomic_path, write_json
+from web2sky_bench.io.atomic import atomic_open, atomic_path, replace_dir, write_json
 from web2sky_bench.paths import dataset_dir
 from web2sky_bench.synth.categories import CATEGORIES, caption, concepts
 from web2sky_bench.synth.render import CHIP_SIZE, WEB_SIZE, render
@@ -168,13 +168,7 @@ def generate_dataset(out_dir: str | os.PathLike[str], size: str = "mini", seed: 
         manifest.write_card(tmp, f"web2sky-synth-{size}", GENERATOR_VERSION, size=size, seed=seed,
                             generator_version=GENERATOR_VERSION, license=LICENSE, source="synth",
                             web_size=WEB_SIZE, chip_size=CHIP_SIZE)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -32,6 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from web2sky_bench import taxonomy as taxonomy_mod
 from web2sky_bench.errors import Web2SkyError
+from web2sky_bench.io.atomic import replace_dir
 from web2sky_bench.manifest import file_sha256, new_rows, write_card, write_manifest
 from web2sky_bench.taxonomy import normalize_label
 
@@ -208,7 +209,7 @@ def import_image_folder(
             raise Web2SkyError(f"none of the {len(images)} images under {src} could be read")
         write_manifest(new_rows(rows), tmp)
         write_card(tmp, name, version, importer="image-folder", unreadable_skipped=unreadable)
-        replace_folder(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -225,15 +226,3 @@ def place_file(src: Path, dst: Path, link: bool = False) -> None:
         except OSError:
             pass
     shutil.copyfile(src, dst)
-
-
-def replace_folder(tmp: Path, out_dir: Path) -> None:
-    """Rename the finished folder ``tmp`` onto ``out_dir``, replacing an old one only at the end."""
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out_dir)
